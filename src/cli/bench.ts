@@ -1,0 +1,32 @@
+import type { Command } from 'commander';
+import { benchJournal } from '../journal/bench';
+import { action, positiveInt, printJson, setup } from './io';
+
+export function registerBench(program: Command): void {
+  const bench = program.command('bench').description('benchmarks (each prints one JSON object with --json)');
+
+  bench
+    .command('journal')
+    .description('journal appends/s (concurrent single appends, batched) and offline verify entries/s, on a scratch database')
+    .option('--postgres [url]', 'bench on a PostgreSQL server (default: DATABASE_URL) in a scratch database it creates and drops')
+    .option('--appends <n>', 'single-entry appends', positiveInt('--appends'), 5000)
+    .option('--concurrency <n>', 'concurrent appenders', positiveInt('--concurrency'), 50)
+    .option('--entries <n>', 'entries written with batched appends', positiveInt('--entries'), 100_000)
+    .option('--batch <n>', 'entries per batched append', positiveInt('--batch'), 1000)
+    .option('--json', 'print one JSON object')
+    .action(
+      action(async (o: { postgres?: string | true; appends: number; concurrency: number; entries: number; batch: number; json?: boolean }) => {
+        const { config, log } = setup('tool');
+        const postgresUrl =
+          o.postgres === true ? (config.database.kind === 'postgres' ? config.database.url : 'postgresql://postgres@127.0.0.1:5432/postgres') : o.postgres;
+        const r = await benchJournal({ postgresUrl, appends: o.appends, concurrency: o.concurrency, entries: o.entries, batch: Math.min(o.batch, 2000), log });
+        if (o.json) printJson(r);
+        else
+          process.stdout.write(
+            `journal on ${r.database}: ${r.appends_per_s} appends/s (${r.concurrency} concurrent), ` +
+              `${r.batched_appends_per_s} batched appends/s (batches of ${r.batch}), ` +
+              `${r.sequential_appends_per_s} sequential appends/s, verify ${r.verify_entries_per_s} entries/s over ${r.entries}\n`,
+          );
+      }),
+    );
+}

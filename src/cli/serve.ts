@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { openRegent } from '../app';
+import { createHttpApp } from '../http/app';
+import { listen } from '../http/server';
+import { VERSION } from '../version';
+import { action, setup } from './io';
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the Regent server (HTTP API, console, journal checkpoints)')
+    .action(
+      action(async () => {
+        const { config, log } = setup('serve');
+        const regent = await openRegent(config, log, { command: 'regent serve' });
+        let server: Awaited<ReturnType<typeof listen>>;
+        try {
+          server = await listen(createHttpApp({ db: regent.db, journal: regent.journal, log }), config.host, config.port, log);
+        } catch (err) {
+          await regent.close();
+          throw err;
+        }
+        await regent.journal.append({
+          kind: 'system.started',
+          actor: 'system',
+          data: { version: VERSION, database: regent.db.kind, pid: process.pid },
+        });
+        log.info('regent started', { url: server.url, database: regent.db.kind, location: regent.db.location, version: VERSION });
+        process.stdout.write(
+          `Regent ${VERSION} is listening on ${server.url} (database: ${regent.db.kind}, ${regent.db.location})\n` +
+            `Journal verifier key: ${regent.journal.vkey}\n`,
+        );
+
+        let stopping = false;
+        const stop = async (signal: string) => {
+          if (stopping) return;
+          stopping = true;
+          log.info('shutting down', { signal });
+          // The hard deadline: whatever happens, the process is gone within the timeout.
+          const deadline = setTimeout(() => {
+            log.error('shutdown did not finish in time; exiting', { timeoutMs: config.shutdownTimeoutMs });
+            process.exit(1);
+          }, config.shutdownTimeoutMs);
+          deadline.unref();
+          try {
+            await server.close(Math.max(config.shutdownTimeoutMs - 2000, 500));
+            await regent.journal
+              .append({ kind: 'system.stopped', actor: 'system', data: { signal } })
+              .catch((err) => log.error('could not journal the shutdown', { error: err }));
+            await regent.close();
+            log.info('stopped cleanly');
+            process.exit(0);
+          } catch (err) {
+            log.error('shutdown failed', { error: err });
+            process.exit(1);
+          }
+        };
+        process.once('SIGTERM', () => void stop('SIGTERM'));
+        process.once('SIGINT', () => void stop('SIGINT'));
+      }),
+    );
+}

@@ -1,0 +1,123 @@
+import fs from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { Pool } from 'pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { redactUrl, type Config } from '../config/config';
+import { PrismaClient } from '../generated/prisma/client';
+import { acquireDataDirLock, type DataDirLock } from './lock';
+import { migrate, migrationStatus, readMigrations, type MigrationStatus } from './migrate';
+import { pgliteSql, pgPoolSql, type Sql } from './sql';
+
+export type DatabaseConfig = Config['database'] & { dataDir?: string };
+
+export interface Database {
+  readonly kind: 'embedded' | 'postgres';
+  /** Where the data lives, safe to print (no password). */
+  readonly location: string;
+  readonly prisma: PrismaClient;
+  readonly sql: Sql;
+  /** True when the embedded database recovered from a crashed previous run. */
+  readonly recovered: boolean;
+  migrate(): Promise<string[]>;
+  migrationStatus(): Promise<MigrationStatus>;
+  /** Database reachable and every migration applied. */
+  ready(): Promise<{ ok: true } | { ok: false; reason: string }>;
+  close(): Promise<void>;
+}
+
+export class DatabaseOpenError extends Error {
+  override readonly name = 'DatabaseOpenError';
+}
+
+export interface OpenOptions {
+  /** Apply pending migrations on open (the server does; `regent db status` does not). */
+  migrate?: boolean;
+  /** Names the holder in the embedded lock, e.g. "regent serve". */
+  command?: string;
+}
+
+export async function openDatabase(db: Config['database'], dataDir: string, opts: OpenOptions = {}): Promise<Database> {
+  const database = db.kind === 'embedded' ? await openEmbedded(db.dir, dataDir, opts) : await openPostgres(db.url, db.poolMax);
+  if (opts.migrate) {
+    try {
+      await database.migrate();
+    } catch (err) {
+      await database.close();
+      throw err;
+    }
+  }
+  return database;
+}
+
+function common(kind: Database['kind'], location: string, sql: Sql, prisma: PrismaClient, recovered: boolean, close: () => Promise<void>): Database {
+  const files = readMigrations();
+  let closed: Promise<void> | undefined;
+  return {
+    kind,
+    location,
+    prisma,
+    sql,
+    recovered,
+    migrate: () => migrate(sql, files),
+    migrationStatus: () => migrationStatus(sql, files),
+    async ready() {
+      try {
+        const s = await migrationStatus(sql, files);
+        if (s.problems.length) return { ok: false, reason: s.problems.join('; ') };
+        if (s.pending.length) return { ok: false, reason: `migrations pending: ${s.pending.join(', ')}` };
+        return { ok: true };
+      } catch (err) {
+        return { ok: false, reason: `database unreachable: ${(err as Error).message}` };
+      }
+    },
+    close() {
+      closed ??= close();
+      return closed;
+    },
+  };
+}
+
+async function openEmbedded(dir: string, dataDir: string, opts: OpenOptions): Promise<Database> {
+  let lock: DataDirLock;
+  try {
+    lock = acquireDataDirLock(dataDir, dir, opts.command ?? `regent (pid ${process.pid})`);
+  } catch (err) {
+    throw new DatabaseOpenError((err as Error).message);
+  }
+  let pg: PGlite;
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    pg = await PGlite.create(dir);
+  } catch (err) {
+    lock.release();
+    throw new DatabaseOpenError(`cannot open the embedded database in ${dir}: ${(err as Error).message}`);
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pg) });
+  return common('embedded', dir, pgliteSql(pg), prisma, lock.recovered, async () => {
+    try {
+      await prisma.$disconnect();
+      await pg.close();
+    } finally {
+      lock.release();
+    }
+  });
+}
+
+async function openPostgres(url: string, poolMax: number): Promise<Database> {
+  const pool = new Pool({ connectionString: url, max: poolMax, connectionTimeoutMillis: 5000 });
+  // An idle client losing its server (a restart) must not crash the process; the next query fails cleanly.
+  pool.on('error', () => undefined);
+  try {
+    const c = await pool.connect();
+    c.release();
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw new DatabaseOpenError(`cannot connect to PostgreSQL at ${redactUrl(url)}: ${(err as Error).message}`);
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  return common('postgres', redactUrl(url), pgPoolSql(pool), prisma, false, async () => {
+    await prisma.$disconnect();
+    await pool.end();
+  });
+}

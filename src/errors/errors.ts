@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+
+/**
+ * Regent's one error family. Domain code throws these; only src/http maps a code to a status.
+ * Every error carries an id that also appears in the log line written for it.
+ */
+export type ErrorCode =
+  | 'bad_input'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'unavailable'
+  | 'internal';
+
+export class RegentError extends Error {
+  readonly id = randomUUID();
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'RegentError';
+  }
+}
+
+export class InputError extends RegentError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('bad_input', message, details);
+    this.name = 'InputError';
+  }
+}
+
+export class NotFoundError extends RegentError {
+  constructor(message: string) {
+    super('not_found', message);
+    this.name = 'NotFoundError';
+  }
+}
+
+export class ConflictError extends RegentError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('conflict', message, details);
+    this.name = 'ConflictError';
+  }
+}
+
+/** Storage (or another dependency) cannot be reached; callers fail closed. */
+export class UnavailableError extends RegentError {
+  constructor(message: string) {
+    super('unavailable', message);
+    this.name = 'UnavailableError';
+  }
+}

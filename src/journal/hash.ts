@@ -1,0 +1,181 @@
+/**
+ * Journal entry hashing, as fixed by DESIGN.md ("Journal"):
+ *   leaf  = SHA-256(0x00 ‖ JCS(entry without leaf and chain))   (RFC 6962 leaf domain)
+ *   chain = SHA-256(0x02 ‖ prevChain ‖ leaf), prevChain of seq 1 = 32 zero bytes
+ *   node  = SHA-256(0x01 ‖ left ‖ right)                          (RFC 6962 interior)
+ * The 0x02 prefix keeps chain links from ever colliding with Merkle leaves or nodes.
+ */
+import { hash } from 'node:crypto';
+import { canonicalize } from './jcs';
+
+export interface JournalEntryBody {
+  seq: number;
+  ts: string;
+  kind: string;
+  actor: string;
+  subject: string | null;
+  data: unknown;
+  policyVersion: string | null;
+}
+
+export interface JournalEntry extends JournalEntryBody {
+  /** Lowercase hex of the leaf hash. */
+  leaf: string;
+  /** Lowercase hex of the chain hash. */
+  chain: string;
+}
+
+export const HASH_SIZE = 32;
+export const ZERO_CHAIN: Buffer = Buffer.alloc(HASH_SIZE);
+
+/*
+ * Speed notes (measured on Node 20, see verify.ts): one-shot crypto.hash() is much cheaper than
+ * createHash().update().digest(), and asking it for hex is ~2x cheaper than asking for a Buffer
+ * (Buffer allocation dominates a 65-byte SHA-256). So the hot paths work on hex strings and
+ * reuse one scratch buffer per hash shape; this is safe because hashing is synchronous.
+ */
+const chainScratch = Buffer.alloc(1 + 2 * HASH_SIZE);
+chainScratch[0] = 0x02;
+const nodeScratch = Buffer.alloc(1 + 2 * HASH_SIZE);
+nodeScratch[0] = 0x01;
+
+/**
+ * JCS of the seven body fields. The field set is fixed, so the sorted key order is too
+ * (actor, data, kind, policyVersion, seq, subject, ts by UTF-16 code units); writing it out
+ * directly skips a key sort and seven key escapes per entry on the verify hot path.
+ * Fields other than the seven (a database row's id, say) are deliberately not hashed.
+ * The result equals canonicalize({seq, ts, kind, actor, subject, data, policyVersion});
+ * hash.test.ts checks that.
+ */
+export function canonicalBody(body: JournalEntryBody): string {
+  const { seq, ts, kind, actor, subject, data, policyVersion } = body;
+  // Undefined would otherwise be dropped by JCS and yield a hash of a different shape.
+  if (subject === undefined) throw new TypeError('journal entry field "subject" is missing (use null)');
+  if (policyVersion === undefined) throw new TypeError('journal entry field "policyVersion" is missing (use null)');
+  return (
+    '{"actor":' +
+    canonicalize(actor) +
+    ',"data":' +
+    canonicalize(data) +
+    ',"kind":' +
+    canonicalize(kind) +
+    ',"policyVersion":' +
+    canonicalize(policyVersion) +
+    ',"seq":' +
+    canonicalize(seq) +
+    ',"subject":' +
+    canonicalize(subject) +
+    ',"ts":' +
+    canonicalize(ts) +
+    '}'
+  );
+}
+
+/**
+ * Hex of SHA-256(0x00 ‖ UTF-8(JCS(body))). U+0000 encodes to the single byte 0x00 in UTF-8,
+ * so prefixing the string is the same as prefixing the bytes, in one native call.
+ */
+export function leafHashHex(body: JournalEntryBody): string {
+  return hash('sha256', '\u0000' + canonicalBody(body), 'hex');
+}
+
+/** SHA-256(0x00 ‖ UTF-8(JCS(body))). Accepts a full entry too; leaf and chain are not hashed. */
+export function leafHash(body: JournalEntryBody): Buffer {
+  return Buffer.from(leafHashHex(body), 'hex');
+}
+
+function assertHash(name: string, b: Buffer): void {
+  if (b.length !== HASH_SIZE) throw new RangeError(`${name} must be a ${HASH_SIZE}-byte hash, got ${b.length} bytes`);
+}
+
+/** SHA-256(0x02 ‖ prevChain ‖ leaf). */
+export function chainHash(prevChain: Buffer, leaf: Buffer): Buffer {
+  assertHash('prevChain', prevChain);
+  assertHash('leaf', leaf);
+  prevChain.copy(chainScratch, 1);
+  leaf.copy(chainScratch, 1 + HASH_SIZE);
+  return Buffer.from(hash('sha256', chainScratch, 'hex'), 'hex');
+}
+
+/** chainHash over hex inputs, hex out. Inputs must be 64 hex digits (isHex32); not re-checked. */
+export function chainHashHex(prevChainHex: string, leafHex: string): string {
+  chainScratch.write(prevChainHex, 1, 'hex');
+  chainScratch.write(leafHex, 1 + HASH_SIZE, 'hex');
+  return hash('sha256', chainScratch, 'hex');
+}
+
+/** RFC 6962 interior node: SHA-256(0x01 ‖ left ‖ right). */
+export function nodeHash(left: Buffer, right: Buffer): Buffer {
+  assertHash('left', left);
+  assertHash('right', right);
+  left.copy(nodeScratch, 1);
+  right.copy(nodeScratch, 1 + HASH_SIZE);
+  return Buffer.from(hash('sha256', nodeScratch, 'hex'), 'hex');
+}
+
+/** nodeHash over hex inputs, hex out. Inputs must be 64 hex digits; not re-checked. */
+export function nodeHashHex(leftHex: string, rightHex: string): string {
+  nodeScratch.write(leftHex, 1, 'hex');
+  nodeScratch.write(rightHex, 1 + HASH_SIZE, 'hex');
+  return hash('sha256', nodeScratch, 'hex');
+}
+
+/** SHA-256 of the empty string: the RFC 6962 root of the empty tree. */
+export const EMPTY_ROOT: Buffer = hash('sha256', Buffer.alloc(0), 'buffer');
+export const EMPTY_ROOT_HEX: string = EMPTY_ROOT.toString('hex');
+export const ZERO_CHAIN_HEX: string = ZERO_CHAIN.toString('hex');
+
+const HEX32 = /^[0-9a-f]{64}$/;
+
+export function toHex(b: Buffer): string {
+  return b.toString('hex');
+}
+
+/** Strict: exactly 64 lowercase hex digits (Buffer.from(…, 'hex') silently stops at junk). */
+export function fromHex32(hex: string): Buffer {
+  if (!HEX32.test(hex)) throw new TypeError(`expected 64 lowercase hex digits, got ${JSON.stringify(hex)}`);
+  return Buffer.from(hex, 'hex');
+}
+
+export function isHex32(s: unknown): s is string {
+  return typeof s === 'string' && HEX32.test(s);
+}
+
+/**
+ * Computes leaf and chain for a run of new entries that follow `prevChain` (ZERO_CHAIN before
+ * seq 1). This is the append path's single source of truth for hashing, so the store, the
+ * export and the verifier cannot drift apart.
+ */
+export function sealEntries(
+  prevChain: Buffer,
+  bodies: readonly JournalEntryBody[],
+): { entries: JournalEntry[]; leaves: Buffer[]; lastChain: Buffer } {
+  const entries: JournalEntry[] = new Array(bodies.length);
+  const leaves: Buffer[] = new Array(bodies.length);
+  let chain = prevChain;
+  for (let i = 0; i < bodies.length; i++) {
+    const b = bodies[i] as JournalEntryBody;
+    const leaf = leafHash(b);
+    chain = chainHash(chain, leaf);
+    leaves[i] = leaf;
+    // Copy only the contract's fields, in the contract's order, so exports are uniform.
+    entries[i] = {
+      seq: b.seq,
+      ts: b.ts,
+      kind: b.kind,
+      actor: b.actor,
+      subject: b.subject,
+      data: b.data,
+      policyVersion: b.policyVersion,
+      leaf: leaf.toString('hex'),
+      chain: chain.toString('hex'),
+    };
+  }
+  return { entries, leaves, lastChain: chain };
+}
+
+/** leaf and chain of one entry following prevChain. */
+export function hashEntry(prevChain: Buffer, body: JournalEntryBody): { leaf: Buffer; chain: Buffer } {
+  const leaf = leafHash(body);
+  return { leaf, chain: chainHash(prevChain, leaf) };
+}

@@ -1,0 +1,56 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { generateSigningKey, parseSigningKey, signingKeyToString, signNote, vkeyOf } from './note';
+
+/** Signs checkpoints. The private key never leaves this object: only `vkey` is shown. */
+export interface Signer {
+  /** The checkpoint origin, which is also the key's name. */
+  readonly origin: string;
+  /** C2SP verifier key `<name>+<hex id>+<base64>`. */
+  readonly vkey: string;
+  sign(text: string): string;
+}
+
+export class SigningKeyError extends Error {
+  override readonly name = 'SigningKeyError';
+}
+
+export function signerFromKeyText(text: string): Signer {
+  let key: ReturnType<typeof parseSigningKey>;
+  try {
+    key = parseSigningKey(text.trim());
+  } catch (err) {
+    throw new SigningKeyError(`REGENT_SIGNING_KEY: ${(err as Error).message}`);
+  }
+  return { origin: key.name, vkey: vkeyOf(key), sign: (t) => signNote(t, key) };
+}
+
+/**
+ * The journal's signing key: REGENT_SIGNING_KEY when set, else `<dataDir>/keys/journal.key`,
+ * created (mode 0600) on first start with the configured origin as its name.
+ */
+export function loadOrCreateSigner(opts: { keyText?: string; dataDir: string; origin: string }): Signer & { created: boolean; file?: string } {
+  if (opts.keyText) return { ...signerFromKeyText(opts.keyText), created: false };
+  const dir = path.join(opts.dataDir, 'keys');
+  const file = path.join(dir, 'journal.key');
+  let created = false;
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const key = generateSigningKey(opts.origin);
+    try {
+      fs.writeFileSync(file, signingKeyToString(key) + '\n', { flag: 'wx', mode: 0o600 });
+      fs.writeFileSync(path.join(dir, 'journal.vkey'), vkeyOf(key) + '\n', { mode: 0o644 });
+      created = true;
+    } catch (err) {
+      // Another process created it first: use theirs.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  let signer: Signer;
+  try {
+    signer = signerFromKeyText(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new SigningKeyError(`${file}: ${(err as Error).message.replace(/^REGENT_SIGNING_KEY: /, '')}`);
+  }
+  return { ...signer, created, file };
+}

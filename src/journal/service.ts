@@ -1,0 +1,240 @@
+import { InputError, UnavailableError } from '../errors/errors';
+import type { Logger } from '../log/logger';
+import { fromHex32, sealEntries, toHex, type JournalEntry, type JournalEntryBody } from './hash';
+import { canonicalize } from './jcs';
+import { appendToFrontier, consistencyProof, frontierRoot, inclusionProof, rootOf } from './merkle';
+import type { Signer } from './keys';
+import { formatCheckpoint } from './note';
+import type { JournalStore, StoredHead } from './store';
+import { AppendInputSchema, type AppendInput, type Checkpoint, type JournalHead, type JournalQuery } from './types';
+
+/** Largest canonical `data` accepted in one entry. */
+const MAX_DATA_BYTES = 64 * 1024;
+/** Entries written in one group-commit transaction at most. */
+const MAX_BATCH = 2000;
+
+/** PostgreSQL's jsonb refuses lone surrogates; find them before storage does. */
+function wellFormed(v: unknown): boolean {
+  if (typeof v === 'string') return v.isWellFormed();
+  if (Array.isArray(v)) return v.every(wellFormed);
+  if (v && typeof v === 'object') return Object.entries(v).every(([k, x]) => k.isWellFormed() && wellFormed(x));
+  return true;
+}
+
+interface Pending {
+  bodies: Omit<JournalEntryBody, 'seq' | 'ts'>[];
+  resolve(entries: JournalEntry[]): void;
+  reject(err: Error): void;
+}
+
+export interface JournalOptions {
+  store: JournalStore;
+  signer: Signer;
+  log: Logger;
+  checkpointEvery: number;
+  checkpointIntervalMs: number;
+}
+
+export interface InclusionProof {
+  seq: number;
+  size: number;
+  leaf: string;
+  root: string;
+  proof: string[];
+}
+
+/**
+ * The journal: validated appends, group-committed in seq order, acknowledged only once their
+ * transaction has committed; signed checkpoints every `checkpointEvery` entries or
+ * `checkpointIntervalMs` of activity; reads and proofs.
+ */
+export function createJournalService(opts: JournalOptions) {
+  const { store, signer, log } = opts;
+  let queue: Pending[] = [];
+  let flushing: Promise<void> | undefined;
+  let lastTs = 0;
+  let lastCheckpointSize = -1;
+  let knownSize = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let checkpointing: Promise<Checkpoint> | undefined;
+  let stopped = false;
+
+  function validate(input: AppendInput): Omit<JournalEntryBody, 'seq' | 'ts'> {
+    const parsed = AppendInputSchema.safeParse(input);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0]!;
+      throw new InputError(`journal entry ${i.path.join('.') || 'input'}: ${i.message}`);
+    }
+    const p = parsed.data;
+    // Round-trip through JSON so what is hashed is exactly what storage gives back later.
+    let data: unknown;
+    try {
+      const text = JSON.stringify(p.data);
+      if (text.includes('\\u0000')) throw new InputError('journal entry data: strings may not contain NUL (\\u0000)');
+      data = JSON.parse(text);
+      const canon = canonicalize(data);
+      if (!wellFormed(data)) throw new InputError('journal entry data: strings must be well-formed Unicode (no lone surrogates)');
+      if (Buffer.byteLength(canon) > MAX_DATA_BYTES) throw new InputError(`journal entry data is larger than ${MAX_DATA_BYTES} bytes`);
+    } catch (err) {
+      if (err instanceof InputError) throw err;
+      throw new InputError(`journal entry data is not representable as JSON: ${(err as Error).message}`);
+    }
+    return { kind: p.kind, actor: p.actor, subject: p.subject, data, policyVersion: p.policyVersion };
+  }
+
+  function nextTs(): string {
+    // Non-decreasing within a process even if the wall clock steps back.
+    lastTs = Math.max(Date.now(), lastTs);
+    return new Date(lastTs).toISOString();
+  }
+
+  async function writeBatch(batch: Pending[]): Promise<void> {
+    let written: JournalEntry[];
+    try {
+      written = await store.transaction(async (tx) => {
+        const head = await store.lockHead(tx);
+        const ts = nextTs();
+        const bodies: JournalEntryBody[] = [];
+        let seq = head.size;
+        for (const p of batch) for (const b of p.bodies) bodies.push({ ...b, seq: ++seq, ts });
+        const sealed = sealEntries(fromHex32(head.chain), bodies);
+        let frontier = head.frontier.map(fromHex32);
+        let size = head.size;
+        for (const leaf of sealed.leaves) frontier = appendToFrontier(frontier, size++, leaf);
+        const next: StoredHead = { size, chain: toHex(sealed.lastChain), frontier: frontier.map(toHex) };
+        await store.insertEntries(tx, sealed.entries, next);
+        return sealed.entries;
+      });
+    } catch (err) {
+      log.error('journal append failed; nothing was written', { error: err, entries: batch.length });
+      const e = new UnavailableError(`journal append failed: ${(err as Error).message}`);
+      for (const p of batch) p.reject(e);
+      return;
+    }
+    let i = 0;
+    for (const p of batch) {
+      p.resolve(written.slice(i, i + p.bodies.length));
+      i += p.bodies.length;
+    }
+    knownSize = written[written.length - 1]!.seq;
+    if (lastCheckpointSize >= 0 && knownSize - lastCheckpointSize >= opts.checkpointEvery) {
+      void checkpoint().catch((err) => log.error('checkpoint failed', { error: err }));
+    }
+  }
+
+  async function pump(): Promise<void> {
+    while (queue.length) {
+      // Take whole requests (a multi-entry append is never split) up to MAX_BATCH entries.
+      let n = 0;
+      let count = 0;
+      while (n < queue.length && (n === 0 || count + queue[n]!.bodies.length <= MAX_BATCH)) count += queue[n++]!.bodies.length;
+      const batch = queue.slice(0, n);
+      queue = queue.slice(n);
+      await writeBatch(batch);
+    }
+    flushing = undefined;
+  }
+
+  function enqueue(bodies: Pending['bodies']): Promise<JournalEntry[]> {
+    if (stopped) return Promise.reject(new UnavailableError('the journal is shut down'));
+    return new Promise((resolve, reject) => {
+      queue.push({ bodies, resolve, reject });
+      flushing ??= pump();
+    });
+  }
+
+  async function checkpoint(): Promise<Checkpoint> {
+    // One at a time per process; other processes are reconciled by the table's primary key.
+    if (checkpointing) await checkpointing.catch(() => undefined);
+    checkpointing = (async () => {
+      const head = await store.head();
+      const existing = await store.checkpointAt(head.size);
+      if (existing) return existing;
+      const root = frontierRoot(head.frontier.map(fromHex32));
+      const body = formatCheckpoint({ origin: signer.origin, size: head.size, root });
+      const stored = await store.insertCheckpoint({ size: head.size, root: toHex(root), note: signer.sign(body) });
+      log.debug('journal checkpoint', { size: stored.size, root: stored.root });
+      return stored;
+    })();
+    try {
+      const c = await checkpointing;
+      lastCheckpointSize = Math.max(lastCheckpointSize, c.size);
+      return c;
+    } finally {
+      checkpointing = undefined;
+    }
+  }
+
+  return {
+    origin: signer.origin,
+    vkey: signer.vkey,
+
+    /** Loads the last checkpoint and starts the periodic checkpoint timer. */
+    async start(): Promise<void> {
+      const [head, last] = await Promise.all([store.head(), store.latestCheckpoint()]);
+      knownSize = head.size;
+      lastCheckpointSize = last?.size ?? 0;
+      timer = setInterval(() => {
+        if (knownSize > lastCheckpointSize) void checkpoint().catch((err) => log.error('checkpoint failed', { error: err }));
+      }, opts.checkpointIntervalMs);
+      timer.unref();
+    },
+
+    /** Appends one entry; resolves once it is committed. */
+    async append(input: AppendInput): Promise<JournalEntry> {
+      const [entry] = await enqueue([validate(input)]);
+      return entry!;
+    },
+
+    /** Appends several entries atomically and contiguously. */
+    async appendMany(inputs: readonly AppendInput[]): Promise<JournalEntry[]> {
+      if (inputs.length === 0) return [];
+      if (inputs.length > MAX_BATCH) throw new InputError(`at most ${MAX_BATCH} entries can be appended at once`);
+      return enqueue(inputs.map(validate));
+    },
+
+    checkpoint,
+
+    async head(): Promise<JournalHead> {
+      const [head, last] = await Promise.all([store.head(), store.latestCheckpoint()]);
+      return { size: head.size, chain: head.chain, root: toHex(frontierRoot(head.frontier.map(fromHex32))), lastCheckpoint: last ?? null };
+    },
+
+    list: (q: JournalQuery) => store.list(q),
+
+    checkpoints: (atMost: number) => store.checkpoints(atMost),
+
+    async inclusionProof(seq: number, size?: number): Promise<InclusionProof> {
+      const head = await store.head();
+      const n = size ?? head.size;
+      if (!Number.isInteger(seq) || seq < 1 || seq > n) throw new InputError(`seq must be between 1 and ${n}`);
+      if (n > head.size) throw new InputError(`size ${n} is beyond the journal's size ${head.size}`);
+      const leaves = await store.leaves(1, n);
+      return {
+        seq,
+        size: n,
+        leaf: toHex(leaves[seq - 1]!),
+        root: toHex(rootOf(leaves, n)),
+        proof: inclusionProof(leaves, seq - 1, n).map(toHex),
+      };
+    },
+
+    async consistencyProof(m: number, n?: number): Promise<{ from: number; to: number; proof: string[] }> {
+      const head = await store.head();
+      const to = n ?? head.size;
+      if (!Number.isInteger(m) || m < 1 || m > to || to > head.size) throw new InputError(`need 1 <= from <= to <= ${head.size}`);
+      const leaves = await store.leaves(1, to);
+      return { from: m, to, proof: consistencyProof(leaves, m, to).map(toHex) };
+    },
+
+    /** Waits for queued appends, writes a final checkpoint, and refuses new appends. */
+    async stop(): Promise<void> {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      while (flushing) await flushing;
+      if (knownSize > lastCheckpointSize) await checkpoint().catch((err) => log.error('final checkpoint failed', { error: err }));
+    },
+  };
+}
+
+export type JournalService = ReturnType<typeof createJournalService>;

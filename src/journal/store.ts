@@ -1,0 +1,174 @@
+import type { Sql, SqlTx } from '../db/sql';
+import type { JournalEntry } from './hash';
+import type { Checkpoint, JournalQuery } from './types';
+
+/**
+ * SQL for the journal tables. Plain SQL on the driver, not the ORM: this is the hottest path in
+ * Regent and one round trip per batch matters. The same statements run on PGlite and PostgreSQL.
+ */
+
+interface HeadRow {
+  size: string | number | bigint;
+  chain: string;
+  frontier: string[] | null;
+}
+
+export interface StoredHead {
+  size: number;
+  chain: string;
+  frontier: string[];
+}
+
+const toHead = (r: HeadRow): StoredHead => ({ size: Number(r.size), chain: r.chain, frontier: r.frontier ?? [] });
+
+interface EntryRow {
+  seq: string | number | bigint;
+  ts: Date | string;
+  kind: string;
+  actor: string;
+  subject: string | null;
+  data: unknown;
+  policy_version: string | null;
+  leaf: string;
+  chain: string;
+}
+
+const toIso = (ts: Date | string) => (ts instanceof Date ? ts : new Date(ts)).toISOString();
+
+export function rowToEntry(r: EntryRow): JournalEntry {
+  return {
+    seq: Number(r.seq),
+    ts: toIso(r.ts),
+    kind: r.kind,
+    actor: r.actor,
+    subject: r.subject,
+    data: typeof r.data === 'string' ? JSON.parse(r.data) : r.data,
+    policyVersion: r.policy_version,
+    leaf: r.leaf,
+    chain: r.chain,
+  };
+}
+
+const ENTRY_COLUMNS = 'seq, ts, kind, actor, subject, data, policy_version, leaf, chain';
+
+export function createJournalStore(sql: Sql) {
+  return {
+    transaction: sql.transaction.bind(sql) as Sql['transaction'],
+
+    /** Locks the head row: every append transaction starts here, which serializes appends. */
+    async lockHead(tx: SqlTx): Promise<StoredHead> {
+      const rows = await tx.query<HeadRow>('SELECT size, chain, frontier FROM journal_head WHERE id = 1 FOR UPDATE');
+      if (!rows[0]) throw new Error('journal_head row is missing: the database was not migrated by Regent');
+      return toHead(rows[0]);
+    },
+
+    async insertEntries(tx: SqlTx, entries: readonly JournalEntry[], head: StoredHead): Promise<void> {
+      // One statement per batch: unnest turns column arrays into rows, in order.
+      await tx.query(
+        `INSERT INTO journal_entries (${ENTRY_COLUMNS})
+         SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[], $8::text[], $9::text[])`,
+        [
+          entries.map((e) => e.seq),
+          entries.map((e) => e.ts),
+          entries.map((e) => e.kind),
+          entries.map((e) => e.actor),
+          entries.map((e) => e.subject),
+          entries.map((e) => JSON.stringify(e.data)),
+          entries.map((e) => e.policyVersion),
+          entries.map((e) => e.leaf),
+          entries.map((e) => e.chain),
+        ],
+      );
+      await tx.query('UPDATE journal_head SET size = $1, chain = $2, frontier = $3, updated_at = now() WHERE id = 1', [
+        head.size,
+        head.chain,
+        head.frontier,
+      ]);
+    },
+
+    async head(): Promise<StoredHead> {
+      const rows = await sql.query<HeadRow>('SELECT size, chain, frontier FROM journal_head WHERE id = 1');
+      if (!rows[0]) throw new Error('journal_head row is missing: the database was not migrated by Regent');
+      return toHead(rows[0]);
+    },
+
+    /** Entries with seq in (afterSeq, afterSeq + limit], filtered; ordered by seq. */
+    async list(q: JournalQuery & { toSeq?: number }): Promise<JournalEntry[]> {
+      const where: string[] = ['seq > $1'];
+      const params: unknown[] = [q.afterSeq ?? 0];
+      const add = (clause: string, value: unknown) => {
+        params.push(value);
+        where.push(clause.replace('?', `$${params.length}`));
+      };
+      if (q.toSeq !== undefined) add('seq <= ?', q.toSeq);
+      if (q.kind) add('kind = ?', q.kind);
+      if (q.actor) add('actor = ?', q.actor);
+      if (q.subject) add('subject = ?', q.subject);
+      if (q.from) add('ts >= ?', q.from);
+      if (q.to) add('ts < ?', q.to);
+      params.push(Math.min(Math.max(q.limit ?? 100, 1), 10_000));
+      const rows = await sql.query<EntryRow>(
+        `SELECT ${ENTRY_COLUMNS} FROM journal_entries WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $${params.length}`,
+        params,
+      );
+      return rows.map(rowToEntry);
+    },
+
+    async leaves(fromSeq: number, toSeq: number): Promise<Buffer[]> {
+      const rows = await sql.query<{ leaf: string }>(
+        'SELECT leaf FROM journal_entries WHERE seq >= $1 AND seq <= $2 ORDER BY seq',
+        [fromSeq, toSeq],
+      );
+      return rows.map((r) => Buffer.from(r.leaf, 'hex'));
+    },
+
+    async checkpointAt(size: number): Promise<Checkpoint | undefined> {
+      const rows = await sql.query<CheckpointRow>('SELECT size, root, note, created_at FROM journal_checkpoints WHERE size = $1', [size]);
+      return rows[0] && toCheckpoint(rows[0]);
+    },
+
+    async latestCheckpoint(atMost?: number): Promise<Checkpoint | undefined> {
+      const rows = await sql.query<CheckpointRow>(
+        'SELECT size, root, note, created_at FROM journal_checkpoints WHERE size <= $1 ORDER BY size DESC LIMIT 1',
+        [atMost ?? Number.MAX_SAFE_INTEGER],
+      );
+      return rows[0] && toCheckpoint(rows[0]);
+    },
+
+    async checkpoints(atMost: number): Promise<Checkpoint[]> {
+      const rows = await sql.query<CheckpointRow>(
+        'SELECT size, root, note, created_at FROM journal_checkpoints WHERE size <= $1 ORDER BY size',
+        [atMost],
+      );
+      return rows.map(toCheckpoint);
+    },
+
+    /** Idempotent across processes: the first writer of a size wins, the rest read it back. */
+    async insertCheckpoint(c: { size: number; root: string; note: string }): Promise<Checkpoint> {
+      await sql.query('INSERT INTO journal_checkpoints (size, root, note) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING', [
+        c.size,
+        c.root,
+        c.note,
+      ]);
+      const stored = await this.checkpointAt(c.size);
+      if (!stored) throw new Error(`checkpoint ${c.size} vanished after insert`);
+      return stored;
+    },
+  };
+}
+
+export type JournalStore = ReturnType<typeof createJournalStore>;
+
+interface CheckpointRow {
+  size: string | number | bigint;
+  root: string;
+  note: string;
+  created_at: Date | string;
+}
+
+const toCheckpoint = (r: CheckpointRow): Checkpoint => ({
+  size: Number(r.size),
+  root: r.root,
+  note: r.note,
+  createdAt: toIso(r.created_at),
+});

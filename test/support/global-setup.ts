@@ -1,0 +1,12 @@
+import { postgresAvailable, SERVER_URL } from './postgres-probe';
+
+/** Probes PostgreSQL once per run; workers read REGENT_TEST_POSTGRES to run or skip those suites. */
+export default async function globalSetup(): Promise<void> {
+  const ok = await postgresAvailable();
+  process.env.REGENT_TEST_POSTGRES = ok ? '1' : '0';
+  process.stderr.write(
+    ok
+      ? `\nPostgreSQL tests: running against ${SERVER_URL.replace(/\/\/[^@]*@/, '//')} (a database per suite, dropped after)\n`
+      : '\nPostgreSQL tests: SKIPPED — no server answers (set TEST_DATABASE_URL or run one on 127.0.0.1:5432); they are reported as skipped\n',
+  );
+}
