@@ -54,21 +54,27 @@ export function canonicalBody(body: JournalEntryBody): string {
   if (policyVersion === undefined) throw new TypeError('journal entry field "policyVersion" is missing (use null)');
   return (
     '{"actor":' +
-    canonicalize(actor) +
+    quote(actor) +
     ',"data":' +
     canonicalize(data) +
     ',"kind":' +
-    canonicalize(kind) +
+    quote(kind) +
     ',"policyVersion":' +
-    canonicalize(policyVersion) +
+    (policyVersion === null ? 'null' : quote(policyVersion)) +
     ',"seq":' +
     canonicalize(seq) +
     ',"subject":' +
-    canonicalize(subject) +
+    (subject === null ? 'null' : quote(subject)) +
     ',"ts":' +
-    canonicalize(ts) +
+    quote(ts) +
     '}'
   );
+}
+
+// JCS string form; for the fields that must be strings, this skips the generic dispatch.
+function quote(s: string): string {
+  if (typeof s !== 'string') return canonicalize(s);
+  return JSON.stringify(s);
 }
 
 /**

@@ -58,7 +58,9 @@ function serialize(value: unknown, depth: number): string {
       if (!Number.isFinite(value)) {
         throw new CanonicalJsonError(`${String(value)} is not a finite number (JSON has no NaN or Infinity)`);
       }
-      return JSON.stringify(value);
+      // Number::toString, which is exactly RFC 8785 section 3.2.2.3; String(-0) is "0" too.
+      // (~10x cheaper than JSON.stringify for a number.)
+      return String(value);
     case 'boolean':
       return value ? 'true' : 'false';
     case 'object':
@@ -103,9 +105,42 @@ function serializeArray(arr: readonly unknown[], depth: number): string {
   return out + ']';
 }
 
+/**
+ * Sorts keys by UTF-16 code units (RFC 8785 section 3.2.3), which is what `<` on strings and the
+ * default Array.prototype.sort both do. Objects in journal data are small, and insertion sort
+ * on a handful of keys is several times cheaper than the generic sort's setup.
+ */
+function sortKeys(keys: string[]): string[] {
+  const n = keys.length;
+  if (n > 16) return keys.sort();
+  for (let i = 1; i < n; i++) {
+    const k = keys[i] as string;
+    let j = i - 1;
+    while (j >= 0 && (keys[j] as string) > k) {
+      keys[j + 1] = keys[j] as string;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
+}
+
+// Escaped keys recur constantly (every entry has the same few field names), so remember them.
+// Bounded, so hostile input with endless distinct keys cannot grow it without limit.
+const KEY_CACHE_LIMIT = 4096;
+const keyCache = new Map<string, string>();
+
+function quoteKey(key: string): string {
+  let q = keyCache.get(key);
+  if (q === undefined) {
+    q = JSON.stringify(key);
+    if (keyCache.size < KEY_CACHE_LIMIT) keyCache.set(key, q);
+  }
+  return q;
+}
+
 function serializeObject(obj: Record<string, unknown>, depth: number): string {
-  // Default sort compares UTF-16 code unit sequences, which is exactly RFC 8785 section 3.2.3.
-  const keys = Object.keys(obj).sort();
+  const keys = sortKeys(Object.keys(obj));
   let out = '{';
   let first = true;
   let key = '';
@@ -117,7 +152,7 @@ function serializeObject(obj: Record<string, unknown>, depth: number): string {
       if (v === undefined) continue;
       if (first) first = false;
       else out += ',';
-      out += JSON.stringify(key);
+      out += quoteKey(key);
       out += ':';
       out += serialize(v, depth);
     }

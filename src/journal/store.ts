@@ -63,21 +63,15 @@ export function createJournalStore(sql: Sql) {
     },
 
     async insertEntries(tx: SqlTx, entries: readonly JournalEntry[], head: StoredHead): Promise<void> {
-      // One statement per batch: unnest turns column arrays into rows, in order.
+      // One statement per batch. The rows travel as one JSON document: serializing it is native
+      // (JSON.stringify) where per-column array literals would be escaped in JavaScript.
       await tx.query(
         `INSERT INTO journal_entries (${ENTRY_COLUMNS})
-         SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[], $8::text[], $9::text[])`,
-        [
-          entries.map((e) => e.seq),
-          entries.map((e) => e.ts),
-          entries.map((e) => e.kind),
-          entries.map((e) => e.actor),
-          entries.map((e) => e.subject),
-          entries.map((e) => JSON.stringify(e.data)),
-          entries.map((e) => e.policyVersion),
-          entries.map((e) => e.leaf),
-          entries.map((e) => e.chain),
-        ],
+         SELECT seq, ts, kind, actor, subject, data, "policyVersion", leaf, chain
+           FROM jsonb_to_recordset($1::jsonb) AS x(seq bigint, ts timestamptz, kind text, actor text, subject text,
+                                                   data jsonb, "policyVersion" text, leaf text, chain text)
+          ORDER BY seq`,
+        [JSON.stringify(entries)],
       );
       await tx.query('UPDATE journal_head SET size = $1, chain = $2, frontier = $3, updated_at = now() WHERE id = 1', [
         head.size,

@@ -16,8 +16,7 @@
  * why), keeping only the Merkle frontier, plus the leaves when a trusted checkpoint needs a
  * consistency proof.
  */
-import { createReadStream } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { FileHandle, open, readFile, readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { hash } from 'node:crypto';
 import { canonicalBody, chainHashHex, JournalEntry, toHex, ZERO_CHAIN_HEX } from './hash';
@@ -65,13 +64,14 @@ const HEX64 = /^[0-9a-f]{64}$/;
 const POLICY_VERSION = /^sha256:[0-9a-f]{64}$/;
 const TS = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
 const CHECKPOINT_FILE = /^(0|[1-9][0-9]*)\.note$/;
+const READ_CHUNK = 1 << 20;
 
 /**
  * Checks one parsed line against the entry contract: exactly the nine fields, with the right
  * types and formats. Returns a description of the first problem, or null. Exported so the append
  * path can refuse what the verifier would refuse.
  */
-export function checkEntryShape(value: unknown): string | null {
+export function checkEntryShape(value: unknown, checkHashFormat = true): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
   const e = value as Record<string, unknown>;
   let count = 0;
@@ -94,8 +94,8 @@ export function checkEntryShape(value: unknown): string | null {
   if (policyVersion !== null && (typeof policyVersion !== 'string' || !POLICY_VERSION.test(policyVersion))) {
     return `"policyVersion" must be null or sha256:<64 lowercase hex>, got ${JSON.stringify(policyVersion)}`;
   }
-  if (typeof leaf !== 'string' || !HEX64.test(leaf)) return `"leaf" must be 64 lowercase hex digits`;
-  if (typeof chain !== 'string' || !HEX64.test(chain)) return `"chain" must be 64 lowercase hex digits`;
+  if (typeof leaf !== 'string' || (checkHashFormat && !HEX64.test(leaf))) return `"leaf" must be 64 lowercase hex digits`;
+  if (typeof chain !== 'string' || (checkHashFormat && !HEX64.test(chain))) return `"chain" must be 64 lowercase hex digits`;
   return null;
 }
 
@@ -245,7 +245,9 @@ async function checkEntries(file: string, rootsAt: ReadonlySet<number>, keepLeav
     } catch (err) {
       fail({ at: 'seq', seq, message: `line ${lineNo} is not valid JSON (expected seq ${seq}): ${describeError(err)}` });
     }
-    const problem = checkEntryShape(e);
+    // Hash formats are not regex-checked here: leaf and chain are compared with the recomputed
+    // lowercase hex below, which only a well-formed value can equal.
+    const problem = checkEntryShape(e, false);
     if (problem !== null) fail({ at: 'seq', seq, message: `line ${lineNo} (expected seq ${seq}) is not a valid entry: ${problem}` });
     const entry = e as JournalEntry;
     if (entry.seq !== seq) {
@@ -262,10 +264,12 @@ async function checkEntries(file: string, rootsAt: ReadonlySet<number>, keepLeav
       fail({ at: 'seq', seq, message: `seq ${seq}: entry cannot be canonicalized: ${describeError(err)}` });
     }
     if (leafHex !== entry.leaf) {
+      if (!HEX64.test(entry.leaf)) fail({ at: 'seq', seq, message: `line ${lineNo} (seq ${seq}) is not a valid entry: "leaf" must be 64 lowercase hex digits` });
       fail({ at: 'seq', seq, message: `seq ${seq}: leaf ${entry.leaf} does not match the entry's content (recomputed ${leafHex})` });
     }
     const chainHex = chainHashHex(prevChain, leafHex);
     if (chainHex !== entry.chain) {
+      if (!HEX64.test(entry.chain)) fail({ at: 'seq', seq, message: `line ${lineNo} (seq ${seq}) is not a valid entry: "chain" must be 64 lowercase hex digits` });
       fail({ at: 'seq', seq, message: `seq ${seq}: chain ${entry.chain} does not follow from the previous entry (recomputed ${chainHex})` });
     }
     prevChain = chainHex;
@@ -282,38 +286,51 @@ async function checkEntries(file: string, rootsAt: ReadonlySet<number>, keepLeav
     }
   };
 
-  let stream;
+  let fh: FileHandle;
   try {
-    const st = await stat(file);
-    if (!st.isFile()) fail({ at: 'file', message: 'entries.jsonl is not a regular file' });
-    stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
+    fh = await open(file, 'r');
   } catch (err) {
-    if (err instanceof Failed) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     fail({ at: 'file', message: code === 'ENOENT' ? 'entries.jsonl is missing' : `cannot read entries.jsonl: ${describeError(err)}` });
   }
-  let rest = '';
   try {
-    // JSON strings cannot contain a raw newline, so splitting on "\n" is exact.
-    for await (const chunk of stream as AsyncIterable<string>) {
-      const text = rest.length > 0 ? rest + chunk : chunk;
-      let start = 0;
-      let nl = text.indexOf('\n', start);
-      while (nl >= 0) {
-        processLine(text.slice(start, nl));
-        start = nl + 1;
-        nl = text.indexOf('\n', start);
+    const st = await fh.stat();
+    if (!st.isFile()) fail({ at: 'file', message: 'entries.jsonl is not a regular file' });
+    // Lines are found on bytes (0x0A never occurs inside a UTF-8 multi-byte sequence, and JSON
+    // strings cannot hold a raw newline) and decoded one by one, so an ASCII line stays a
+    // one-byte string even when a neighbour holds non-ASCII text; that keeps JSON.parse fast.
+    let buf = Buffer.allocUnsafe(READ_CHUNK);
+    let filled = 0;
+    for (;;) {
+      if (filled === buf.length) {
+        // One line longer than the buffer: grow instead of failing on big entries.
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, filled);
+        buf = bigger;
       }
-      rest = text.slice(start);
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await fh.read(buf, filled, buf.length - filled, null));
+      } catch (err) {
+        fail({ at: 'file', message: `cannot read entries.jsonl: ${describeError(err)}` });
+      }
+      if (bytesRead === 0) break;
+      const end = filled + bytesRead;
+      let start = 0;
+      let nl = buf.indexOf(0x0a, start);
+      while (nl >= 0 && nl < end) {
+        processLine(buf.toString('utf8', start, nl));
+        start = nl + 1;
+        nl = buf.indexOf(0x0a, start);
+      }
+      buf.copy(buf, 0, start, end);
+      filled = end - start;
     }
-  } catch (err) {
-    if (err instanceof Failed) throw err;
-    fail({ at: 'file', message: `cannot read entries.jsonl: ${describeError(err)}` });
+    // A final line without a newline still counts; a file ending in "\n" leaves nothing over.
+    if (filled > 0) processLine(buf.toString('utf8', 0, filled));
   } finally {
-    stream.destroy();
+    await fh.close();
   }
-  // A final line without a newline still counts; a file ending in "\n" leaves rest empty.
-  if (rest.length > 0) processLine(rest);
 
   let leaves: Buffer[] | null = null;
   if (leafBuf !== null) {

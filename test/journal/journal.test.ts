@@ -133,6 +133,16 @@ describeEachDatabase('the journal', (getDb) => {
         [head.size + 2, 'a'.repeat(64)],
       ),
     ).rejects.toThrow(/gap/);
+    // A batch with a hole inside it is refused too, and leaves nothing behind.
+    await expect(
+      db.sql.query(
+        `INSERT INTO journal_entries (seq, ts, kind, actor, subject, data, policy_version, leaf, chain)
+         VALUES ($1, now(), 'audit.note', 'user:x', NULL, '{}', NULL, $3, $3), ($2, now(), 'audit.note', 'user:x', NULL, '{}', NULL, $3, $3)`,
+        [head.size + 1, head.size + 3, 'a'.repeat(64)],
+      ),
+    ).rejects.toThrow(/gap/);
+    expect((await journal.head()).size).toBe(head.size);
+    expect(await db.sql.query('SELECT seq FROM journal_entries WHERE seq > $1', [head.size])).toEqual([]);
   });
 });
 

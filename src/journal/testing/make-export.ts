@@ -66,7 +66,8 @@ export function defaultBody(seq: number): JournalEntryBody {
     actor: pick(ACTORS),
     subject: r() < 0.3 ? null : `proposal:p-${Math.floor(r() * 100000)}`,
     data: {
-      text: `#${seq} café ☃ ${pick(['ok', 'review', '"as is"', 'a\nb'])}`,
+      // About a quarter of entries carry non-ASCII text, as names and currencies would.
+      text: `#${seq} ${pick(['ok', 'review', '"as is"', 'a\nb', 'café', 'ok', '€ ☃', 'done'])}`,
       amount: (Math.floor(r() * 10_000_000) / 100).toFixed(2),
       n: Math.floor(r() * 1e6) / 1e3,
       tags: [pick(['a', 'b', 'c'])],
