@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
 import { benchJournal } from '../journal/bench';
 import { action, positiveInt, printJson, setup } from './io';
+import { registerPolicyBench } from './policy';
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks (each prints one JSON object with --json)');
+
+  registerPolicyBench(bench);
 
   bench
     .command('journal')

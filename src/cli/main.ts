@@ -5,6 +5,7 @@ import { VERSION } from '../version';
 import { registerBench } from './bench';
 import { registerDb } from './db';
 import { registerJournal } from './journal';
+import { registerPolicy } from './policy';
 import { registerServe } from './serve';
 
 // A .env file in the working directory is read, as the README says; the real environment wins.
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerServe(program);
   registerJournal(program);
+  registerPolicy(program);
   registerDb(program);
   registerBench(program);
   return program;

@@ -12,7 +12,7 @@ export function registerServe(program: Command): void {
     .action(
       action(async () => {
         const { config, log } = setup('serve');
-        const regent = await openRegent(config, log, { command: 'regent serve' });
+        const regent = await openRegent(config, log, { command: 'regent serve', policies: 'watch' });
         let server: Awaited<ReturnType<typeof listen>>;
         try {
           server = await listen(createHttpApp({ db: regent.db, journal: regent.journal, log }), config.host, config.port, log);

@@ -6,7 +6,7 @@
  * The 0x02 prefix keeps chain links from ever colliding with Merkle leaves or nodes.
  */
 import { hash } from 'node:crypto';
-import { canonicalize } from './jcs';
+import { canonicalize, quoteString } from './jcs';
 
 export interface JournalEntryBody {
   seq: number;
@@ -62,7 +62,7 @@ export function canonicalBody(body: JournalEntryBody): string {
     ',"policyVersion":' +
     (policyVersion === null ? 'null' : quote(policyVersion)) +
     ',"seq":' +
-    canonicalize(seq) +
+    (typeof seq === 'number' && Number.isFinite(seq) ? String(seq) : canonicalize(seq)) +
     ',"subject":' +
     (subject === null ? 'null' : quote(subject)) +
     ',"ts":' +
@@ -73,8 +73,7 @@ export function canonicalBody(body: JournalEntryBody): string {
 
 // JCS string form; for the fields that must be strings, this skips the generic dispatch.
 function quote(s: string): string {
-  if (typeof s !== 'string') return canonicalize(s);
-  return JSON.stringify(s);
+  return typeof s === 'string' ? quoteString(s) : canonicalize(s);
 }
 
 /**
@@ -119,17 +118,8 @@ export function nodeHash(left: Buffer, right: Buffer): Buffer {
   return Buffer.from(hash('sha256', nodeScratch, 'hex'), 'hex');
 }
 
-/** nodeHash over hex inputs, hex out. Inputs must be 64 hex digits; not re-checked. */
-export function nodeHashHex(leftHex: string, rightHex: string): string {
-  nodeScratch.write(leftHex, 1, 'hex');
-  nodeScratch.write(rightHex, 1 + HASH_SIZE, 'hex');
-  return hash('sha256', nodeScratch, 'hex');
-}
-
 /** SHA-256 of the empty string: the RFC 6962 root of the empty tree. */
 export const EMPTY_ROOT: Buffer = hash('sha256', Buffer.alloc(0), 'buffer');
-export const EMPTY_ROOT_HEX: string = EMPTY_ROOT.toString('hex');
-export const ZERO_CHAIN_HEX: string = ZERO_CHAIN.toString('hex');
 
 const HEX32 = /^[0-9a-f]{64}$/;
 

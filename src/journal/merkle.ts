@@ -8,7 +8,8 @@
  * remainder, never with `>>`/`&`, because those truncate to 32 bits and would silently compute
  * garbage for sizes of 2^31 and beyond.
  */
-import { EMPTY_ROOT, EMPTY_ROOT_HEX, HASH_SIZE, nodeHash, nodeHashHex } from './hash';
+import { hash } from 'node:crypto';
+import { EMPTY_ROOT, HASH_SIZE, nodeHash } from './hash';
 
 function assertSize(name: string, n: number): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${name} must be a non-negative safe integer, got ${n}`);
@@ -42,7 +43,8 @@ function subtreeHash(leaves: readonly Buffer[], start: number, end: number): Buf
 export function rootOf(leaves: readonly Buffer[], n: number = leaves.length): Buffer {
   assertSize('n', n);
   if (n > leaves.length) throw new RangeError(`tree size ${n} exceeds the ${leaves.length} leaves given`);
-  return subtreeHash(leaves, 0, n);
+  // Copy: for n <= 1 the result would otherwise alias a caller's leaf or the shared EMPTY_ROOT.
+  return Buffer.from(subtreeHash(leaves, 0, n));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -72,20 +74,26 @@ export function appendToFrontier(frontier: readonly Buffer[], size: number, leaf
 
 /** Root of the tree the frontier describes (RFC 6962: right-to-left fold of the subtree roots). */
 export function frontierRoot(frontier: readonly Buffer[]): Buffer {
-  if (frontier.length === 0) return EMPTY_ROOT;
-  let r = frontier[frontier.length - 1] as Buffer;
+  if (frontier.length === 0) return Buffer.from(EMPTY_ROOT);
+  let r: Buffer = Buffer.from(frontier[frontier.length - 1] as Buffer);
   for (let i = frontier.length - 2; i >= 0; i--) r = nodeHash(frontier[i] as Buffer, r);
   return r;
 }
 
 /**
- * Mutable frontier for appenders that keep one around (journal store, verifier). Nodes are kept
- * as hex internally because hex-out hashing is the cheapest path in node:crypto (see hash.ts);
- * appendHex lets the verifier feed the `leaf` strings it has already checked.
+ * Mutable frontier for appenders that keep one around (journal store, verifier).
+ *
+ * Built for the verifier's hot path: the frontier lives in one preallocated byte slab, node
+ * hashes are requested from crypto.hash as latin1 strings (no Buffer allocation, which costs more
+ * than the 65-byte SHA-256 itself) and copied back byte by byte in JS.
  */
 export class CompactRange {
-  private readonly nodes: string[];
+  /** Subtree roots, largest first, 32 bytes each; `count` of them are in use. */
+  private readonly slab = Buffer.alloc(64 * HASH_SIZE);
+  private count = 0;
   private n: number;
+  private readonly cur = Buffer.alloc(HASH_SIZE);
+  private readonly scratch = Buffer.alloc(1 + 2 * HASH_SIZE);
 
   constructor(size = 0, frontier: readonly Buffer[] = []) {
     assertSize('size', size);
@@ -95,8 +103,10 @@ export class CompactRange {
       throw new RangeError(`a frontier for size ${size} has ${bits} subtree roots, got ${frontier.length}`);
     }
     if (!frontier.every(isHash)) throw new RangeError(`frontier entries must be ${HASH_SIZE}-byte hashes`);
-    this.nodes = frontier.map((b) => b.toString('hex'));
+    frontier.forEach((b, i) => b.copy(this.slab, i * HASH_SIZE));
+    this.count = frontier.length;
     this.n = size;
+    this.scratch[0] = 0x01;
   }
 
   get size(): number {
@@ -105,36 +115,64 @@ export class CompactRange {
 
   /** The subtree roots, largest first (copies). */
   get frontier(): Buffer[] {
-    return this.nodes.map((h) => Buffer.from(h, 'hex'));
+    const out: Buffer[] = [];
+    for (let i = 0; i < this.count; i++) out.push(Buffer.from(this.slab.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE)));
+    return out;
   }
 
   append(leaf: Buffer): void {
     if (!isHash(leaf)) throw new RangeError(`leaf must be a ${HASH_SIZE}-byte hash`);
-    this.appendHex(leaf.toString('hex'));
+    this.appendFrom(leaf, 0);
   }
 
   /** `leafHex` must be 64 lowercase hex digits; the caller has checked it. */
   appendHex(leafHex: string): void {
-    let h = leafHex;
+    this.cur.write(leafHex, 0, 'hex');
+    this.appendCur();
+  }
+
+  /** Appends the 32-byte leaf found at src[offset..offset+32] (no copy of src is kept). */
+  appendFrom(src: Uint8Array, offset: number): void {
+    const cur = this.cur;
+    for (let i = 0; i < HASH_SIZE; i++) cur[i] = src[offset + i] as number;
+    this.appendCur();
+  }
+
+  private appendCur(): void {
+    const { slab, cur, scratch } = this;
     let s = this.n;
+    // Each trailing 1 bit of the size is a perfect subtree as tall as `cur`: merge with it.
     while (isOdd(s)) {
-      h = nodeHashHex(this.nodes.pop() as string, h);
+      const top = (this.count - 1) * HASH_SIZE;
+      for (let i = 0; i < HASH_SIZE; i++) {
+        scratch[1 + i] = slab[top + i] as number;
+        scratch[1 + HASH_SIZE + i] = cur[i] as number;
+      }
+      const h = hash('sha256', scratch, 'binary');
+      for (let i = 0; i < HASH_SIZE; i++) cur[i] = h.charCodeAt(i);
+      this.count--;
       s = half(s);
     }
-    this.nodes.push(h);
+    const at = this.count * HASH_SIZE;
+    for (let i = 0; i < HASH_SIZE; i++) slab[at + i] = cur[i] as number;
+    this.count++;
     this.n++;
   }
 
-  rootHex(): string {
-    const f = this.nodes;
-    if (f.length === 0) return EMPTY_ROOT_HEX;
-    let r = f[f.length - 1] as string;
-    for (let i = f.length - 2; i >= 0; i--) r = nodeHashHex(f[i] as string, r);
+  root(): Buffer {
+    if (this.count === 0) return Buffer.from(EMPTY_ROOT);
+    const { slab, scratch } = this;
+    const r = Buffer.from(slab.subarray((this.count - 1) * HASH_SIZE, this.count * HASH_SIZE));
+    for (let j = this.count - 2; j >= 0; j--) {
+      slab.copy(scratch, 1, j * HASH_SIZE, (j + 1) * HASH_SIZE);
+      r.copy(scratch, 1 + HASH_SIZE);
+      Buffer.from(hash('sha256', scratch, 'binary'), 'latin1').copy(r);
+    }
     return r;
   }
 
-  root(): Buffer {
-    return Buffer.from(this.rootHex(), 'hex');
+  rootHex(): string {
+    return this.root().toString('hex');
   }
 }
 
@@ -162,7 +200,7 @@ export function inclusionProof(leaves: readonly Buffer[], index: number, size: n
   if (index >= size) throw new RangeError(`leaf index ${index} is outside a tree of size ${size}`);
   const out: Buffer[] = [];
   path(leaves, index, 0, size, out);
-  return out;
+  return out.map((b) => Buffer.from(b)); // siblings may be the caller's own leaf buffers
 }
 
 function isHash(b: unknown): b is Buffer {
@@ -249,7 +287,7 @@ export function consistencyProof(leaves: readonly Buffer[], m: number, n: number
   if (m === 0) throw new RangeError('no consistency proof exists from the empty tree (RFC 9162 requires 0 < first)');
   const out: Buffer[] = [];
   if (m < n) subproof(leaves, m, 0, n, true, out);
-  return out;
+  return out.map((b) => Buffer.from(b)); // elements may be the caller's own leaf buffers
 }
 
 function isPowerOfTwo(n: number): boolean {

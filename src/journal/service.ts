@@ -6,7 +6,7 @@ import { appendToFrontier, consistencyProof, frontierRoot, inclusionProof, rootO
 import type { Signer } from './keys';
 import { formatCheckpoint } from './note';
 import type { JournalStore, StoredHead } from './store';
-import { AppendInputSchema, type AppendInput, type Checkpoint, type JournalHead, type JournalQuery } from './types';
+import { AppendInputSchema, type AppendInput, type JournalKind, type Checkpoint, type JournalHead, type JournalQuery } from './types';
 
 /** Largest canonical `data` accepted in one entry. */
 const MAX_DATA_BYTES = 64 * 1024;
@@ -201,6 +201,9 @@ export function createJournalService(opts: JournalOptions) {
     },
 
     list: (q: JournalQuery) => store.list(q),
+
+    /** The newest entry of one of `kinds`. */
+    latest: (kinds: readonly JournalKind[]) => store.latest(kinds),
 
     checkpoints: (atMost: number) => store.checkpoints(atMost),
 

@@ -108,6 +108,15 @@ export function createJournalStore(sql: Sql) {
       return rows.map(rowToEntry);
     },
 
+    /** The newest entry of one of `kinds`, if any. */
+    async latest(kinds: readonly string[]): Promise<JournalEntry | undefined> {
+      const rows = await sql.query<EntryRow>(
+        `SELECT ${ENTRY_COLUMNS} FROM journal_entries WHERE kind = ANY($1::text[]) ORDER BY seq DESC LIMIT 1`,
+        [kinds],
+      );
+      return rows[0] && rowToEntry(rows[0]);
+    },
+
     async leaves(fromSeq: number, toSeq: number): Promise<Buffer[]> {
       const rows = await sql.query<{ leaf: string }>(
         'SELECT leaf FROM journal_entries WHERE seq >= $1 AND seq <= $2 ORDER BY seq',

@@ -9,6 +9,10 @@ export const JOURNAL_KINDS = [
   'system.started',
   'system.stopped',
   'journal.exported',
+  'policy.loaded',
+  'policy.refused',
+  'policy.rolled_back',
+  'policy.decided',
 ] as const;
 export type JournalKind = (typeof JOURNAL_KINDS)[number];
 

@@ -19,7 +19,7 @@
 import { FileHandle, open, readFile, readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { hash } from 'node:crypto';
-import { canonicalBody, chainHashHex, JournalEntry, toHex, ZERO_CHAIN_HEX } from './hash';
+import { canonicalBody, JournalEntry, toHex } from './hash';
 import { CompactRange, consistencyProof, verifyConsistency } from './merkle';
 import { Checkpoint, NoteKeyError, openNote, parseCheckpoint, parseVerifierKey, VerifierKey } from './note';
 
@@ -129,7 +129,9 @@ async function readOptional(file: string): Promise<Buffer | null> {
 }
 
 function describeError(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  // Not `instanceof Error`: errors from node core can come from another realm (jest's vm).
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : String(err);
 }
 
 async function loadKey(
@@ -232,7 +234,8 @@ async function checkEntries(file: string, rootsAt: ReadonlySet<number>, keepLeav
   if (rootsAt.has(0)) roots.set(0, tree.rootHex());
   // Leaves go into one growing buffer (32 bytes each) instead of one Buffer object per leaf.
   let leafBuf = keepLeaves ? Buffer.allocUnsafe(32 * 1024) : null;
-  let prevChain = ZERO_CHAIN_HEX;
+  const chainScratch = Buffer.alloc(65); // 0x02 ‖ previous chain (zeros before seq 1) ‖ leaf
+  chainScratch[0] = 0x02;
   let lineNo = 0;
 
   const processLine = (line: string): void => {
@@ -267,13 +270,15 @@ async function checkEntries(file: string, rootsAt: ReadonlySet<number>, keepLeav
       if (!HEX64.test(entry.leaf)) fail({ at: 'seq', seq, message: `line ${lineNo} (seq ${seq}) is not a valid entry: "leaf" must be 64 lowercase hex digits` });
       fail({ at: 'seq', seq, message: `seq ${seq}: leaf ${entry.leaf} does not match the entry's content (recomputed ${leafHex})` });
     }
-    const chainHex = chainHashHex(prevChain, leafHex);
+    // chainScratch = 0x02 ‖ prev chain ‖ leaf; prev chain bytes are already in place.
+    chainScratch.write(leafHex, 33, 'hex');
+    const chainHex = hash('sha256', chainScratch, 'hex');
     if (chainHex !== entry.chain) {
       if (!HEX64.test(entry.chain)) fail({ at: 'seq', seq, message: `line ${lineNo} (seq ${seq}) is not a valid entry: "chain" must be 64 lowercase hex digits` });
       fail({ at: 'seq', seq, message: `seq ${seq}: chain ${entry.chain} does not follow from the previous entry (recomputed ${chainHex})` });
     }
-    prevChain = chainHex;
-    tree.appendHex(leafHex);
+    tree.appendFrom(chainScratch, 33);
+    chainScratch.write(chainHex, 1, 'hex');
     if (rootsAt.has(seq)) roots.set(seq, tree.rootHex());
     if (leafBuf !== null) {
       const off = (seq - 1) * 32;
@@ -282,7 +287,7 @@ async function checkEntries(file: string, rootsAt: ReadonlySet<number>, keepLeav
         leafBuf.copy(bigger);
         leafBuf = bigger;
       }
-      leafBuf.write(leafHex, off, 'hex');
+      chainScratch.copy(leafBuf, off, 33, 65);
     }
   };
 
@@ -368,7 +373,8 @@ async function run(dir: string, opts: VerifyOptions): Promise<VerifyResult> {
     if (!st.isDirectory()) fail({ at: 'file', message: `${dir} is not a directory` });
   } catch (err) {
     if (err instanceof Failed) throw err;
-    fail({ at: 'file', message: `cannot open export directory ${dir}: ${describeError(err)}` });
+    const code = (err as NodeJS.ErrnoException).code;
+    fail({ at: 'file', message: code === 'ENOENT' ? `export directory ${dir} does not exist` : `cannot open export directory ${dir}: ${describeError(err)}` });
   }
 
   const { key, source } = await loadKey(dir, opts, warnings);
@@ -387,7 +393,11 @@ async function run(dir: string, opts: VerifyOptions): Promise<VerifyResult> {
     fail({ at: 'manifest', message: `manifest.json says size ${manifest.size} but entries.jsonl has ${size} entries` });
   }
   if (manifest.origin !== key.name) {
-    fail({ at: 'manifest', message: `manifest.json origin ${JSON.stringify(manifest.origin)} is not the key's log ${JSON.stringify(key.name)}` });
+    // Most likely the auditor passed the key of another log, so name the key as the culprit.
+    fail({
+      at: 'key',
+      message: `the key is for log ${JSON.stringify(key.name)} but the export's manifest.json names log ${JSON.stringify(manifest.origin)}`,
+    });
   }
   const fileSet = new Set(files);
   const listed = new Set(manifest.checkpoints);
@@ -453,7 +463,8 @@ async function run(dir: string, opts: VerifyOptions): Promise<VerifyResult> {
     const m = t.size;
     if (t.origin !== key.name) fail({ at, checkpoint: m, message: `trusted checkpoint is for log ${JSON.stringify(t.origin)}, not ${JSON.stringify(key.name)}` });
     if (m > size) fail({ at, checkpoint: m, message: `export (size ${size}) is older than the trusted checkpoint (size ${m})` });
-    const rootM = pass.roots.get(m) as string;
+    const rootM = pass.roots.get(m);
+    if (rootM === undefined) fail({ at, checkpoint: m, message: `trusted checkpoint of size ${m} could not be matched against the entries` });
     const trustedRootHex = toHex(t.root);
     if (rootM !== trustedRootHex) {
       fail({

@@ -1,0 +1,236 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { InputError, NotFoundError, UnavailableError } from '../errors/errors';
+import type { JournalService } from '../journal/service';
+import type { Logger } from '../log/logger';
+import { toDecimal, toMinor } from './amount';
+import { decide, type PolicyBundle } from './engine';
+import { formatLoadError, loadBundleFromSources, readPolicySources, type LoadError, type PolicySource } from './load';
+import type { PolicyStore, PolicySummary, StoredPolicyVersion, TotalKey } from './store';
+import { totalId } from './store';
+import type { Period } from './time';
+import type { Decision, DecisionRequest, Spent } from './types';
+
+export type ReloadResult =
+  | { ok: true; version: string; changed: boolean; summary: PolicySummary }
+  | { ok: false; errors: LoadError[]; inForce: string | null };
+
+export interface ReservedDecision {
+  decision: Decision;
+  /** Ids of the reservations made for `ref` (empty unless the outcome is execute with limits). */
+  reservationIds: string[];
+}
+
+export interface PolicyServiceOptions {
+  dir: string;
+  store: PolicyStore;
+  journal: Pick<JournalService, 'append' | 'latest'>;
+  log: Logger;
+  /** Debounce for file changes, ms. */
+  debounceMs?: number;
+}
+
+function summarize(prev: PolicySource[] | undefined, next: PolicySource[], bundle: PolicyBundle, previous: string | null): PolicySummary {
+  const before = new Map((prev ?? []).map((s) => [s.file, s.text]));
+  const after = new Map(next.map((s) => [s.file, s.text]));
+  return {
+    authorities: [...bundle.authorities.keys()].sort(),
+    files: [...after.keys()].sort(),
+    previous,
+    added: [...after.keys()].filter((f) => !before.has(f)).sort(),
+    removed: [...before.keys()].filter((f) => !after.has(f)).sort(),
+    changed: [...after.keys()].filter((f) => before.has(f) && before.get(f) !== after.get(f)).sort(),
+  };
+}
+
+/**
+ * The policy bundle in force, and decisions against it. Loading never half-applies: a refused
+ * bundle is journaled and the last good one stays in force (from the database after a restart).
+ * With no good bundle at all, every decision is refused (fail closed).
+ */
+export function createPolicyService(opts: PolicyServiceOptions) {
+  const { store, journal, log } = opts;
+  let current: { bundle: PolicyBundle; sources: PolicySource[] } | undefined;
+  let watcher: fs.FSWatcher | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let reloading: Promise<ReloadResult> | undefined;
+
+  async function apply(sources: PolicySource[], actor: string, kind: 'policy.loaded' | 'policy.rolled_back'): Promise<ReloadResult> {
+    const loaded = loadBundleFromSources(sources);
+    if (!loaded.ok) return refuse(loaded.errors, actor);
+    const bundle = loaded.bundle;
+    const previous = current?.bundle.version ?? null;
+    if (previous === bundle.version) {
+      return { ok: true, version: bundle.version, changed: false, summary: summarize(current!.sources, sources, bundle, previous) };
+    }
+    const summary = summarize(current?.sources, sources, bundle, previous);
+    await store.saveVersion({ version: bundle.version, sources, summary, loadedBy: actor });
+    await journal.append({ kind, actor, subject: `policy:${bundle.version.slice(7, 23)}`, data: { version: bundle.version, ...summary }, policyVersion: bundle.version });
+    current = { bundle, sources };
+    log.info('policy bundle in force', { version: bundle.version, previous, authorities: summary.authorities.length });
+    return { ok: true, version: bundle.version, changed: true, summary };
+  }
+
+  async function refuse(errors: LoadError[], actor: string): Promise<ReloadResult> {
+    const inForce = current?.bundle.version ?? null;
+    log.warn('policy bundle refused; the last good bundle stays in force', { errors: errors.map(formatLoadError), inForce });
+    await journal.append({
+      kind: 'policy.refused',
+      actor,
+      data: { errors: errors.slice(0, 50).map((e) => ({ file: e.file, line: e.line, message: e.message })), inForce },
+      policyVersion: inForce,
+    });
+    return { ok: false, errors, inForce };
+  }
+
+  async function reload(actor = 'system'): Promise<ReloadResult> {
+    // Serialized: a reload racing another would otherwise journal versions out of order.
+    while (reloading) await reloading.catch(() => undefined);
+    reloading = (async () => {
+      const read = readPolicySources(opts.dir);
+      if (!read.ok) return refuse(read.errors, actor);
+      return apply(read.sources, actor, 'policy.loaded');
+    })();
+    try {
+      return await reloading;
+    } finally {
+      reloading = undefined;
+    }
+  }
+
+  function inForce(): PolicyBundle {
+    if (!current) throw new UnavailableError('no valid policy bundle is in force; every action is refused until one loads');
+    return current.bundle;
+  }
+
+  /** The windows a decision would reserve against, keyed per running total. */
+  function totalKeys(d: Decision): (TotalKey & { period: Period })[] {
+    const seen = new Map<string, TotalKey & { period: Period }>();
+    for (const r of d.reservations) {
+      const k = { delegator: r.delegator, periodKey: `${r.key}@${r.tz}`, currency: r.currency, period: r.period };
+      seen.set(totalId(k), k);
+    }
+    return [...seen.values()];
+  }
+
+  return {
+    /**
+     * Puts back the version last in force (as the journal records it), then loads the files: an
+     * unchanged bundle is not journaled again, a changed one is journaled with its diff, an
+     * invalid one is refused and the recorded version stays in force.
+     */
+    async start(o: { watch?: boolean } = {}): Promise<ReloadResult> {
+      const last = await journal.latest(['policy.loaded', 'policy.rolled_back']);
+      const stored = last?.policyVersion ? await store.getVersion(last.policyVersion) : undefined;
+      if (stored) {
+        const loaded = loadBundleFromSources(stored.sources);
+        if (loaded.ok) current = { bundle: loaded.bundle, sources: stored.sources };
+      }
+      const result = await reload('system');
+      if (o.watch) this.watch();
+      return result;
+    },
+
+    /** Reloads (debounced) whenever a file under the policies directory changes. */
+    watch(): void {
+      if (watcher || !fs.existsSync(opts.dir)) return;
+      watcher = fs.watch(opts.dir, { recursive: true }, () => {
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => {
+          void reload('system').catch((err) => log.error('policy reload failed', { error: err }));
+        }, opts.debounceMs ?? 300);
+      });
+      watcher.on('error', (err) => log.error('policy watcher failed', { error: err }));
+    },
+
+    reload,
+
+    /** The bundle in force (throws Unavailable when none: callers fail closed). */
+    bundle: inForce,
+
+    version: (): string | null => current?.bundle.version ?? null,
+
+    /** A pure decision against the bundle in force, with the running totals the caller gives. */
+    decide(request: DecisionRequest): Decision {
+      return decide(inForce(), request);
+    },
+
+    /**
+     * Decides with the delegators' real running totals and, when the outcome is execute under a
+     * period limit, reserves the amount in the same transaction. Totals are locked, so concurrent
+     * requests can never together pass a limit: the one that would is decided again and capped.
+     */
+    async decideAndReserve(request: Omit<DecisionRequest, 'spent' | 'spentBy'>, ref: string): Promise<ReservedDecision> {
+      const bundle = inForce();
+      const first = decide(bundle, request);
+      if (first.outcome !== 'execute' || first.reservations.length === 0) return { decision: first, reservationIds: [] };
+      const keys = totalKeys(first);
+      return store.transaction(async (tx) => {
+        const totals = await store.lockTotals(tx, keys);
+        const spentBy: Record<string, Spent> = {};
+        for (const k of keys) {
+          (spentBy[k.delegator] ??= {})[k.period] = toDecimal(totals.get(totalId(k)) ?? 0n, k.currency);
+        }
+        const delegator = first.reservations.find((r) => r.authority === first.authority)?.delegator;
+        const decision = decide(bundle, { ...request, spent: (delegator && spentBy[delegator]) || {}, spentBy });
+        if (decision.outcome !== 'execute') return { decision, reservationIds: [] };
+        const items = totalKeys(decision).map((k) => {
+          const r = decision.reservations.find((x) => x.delegator === k.delegator && `${x.key}@${x.tz}` === k.periodKey && x.currency === k.currency)!;
+          return { ...k, authority: r.authority, amountMinor: toMinor(r.amount, r.currency) };
+        });
+        const reservationIds = await store.addReservations(tx, ref, items);
+        return { decision, reservationIds };
+      });
+    },
+
+    /** Gives reserved amounts back (rejection, expiry, failure). */
+    release: (ref: string) => store.release(ref),
+    /** Keeps reserved amounts as spent (executed). */
+    commit: (ref: string) => store.commit(ref),
+
+    versions: (limit?: number) => store.listVersions(limit),
+
+    async getVersion(version: string): Promise<StoredPolicyVersion> {
+      const v = await store.getVersion(version);
+      if (!v) throw new NotFoundError(`no recorded policy version ${version}`);
+      return v;
+    },
+
+    /**
+     * Puts an earlier version back in force by rewriting the authority files from its record
+     * (the files stay the source of truth, so the next edit starts from what is in force).
+     */
+    async rollback(version: string, actor: string): Promise<ReloadResult> {
+      const v = await store.getVersion(version);
+      if (!v) throw new NotFoundError(`no recorded policy version ${version} (see regent policy versions)`);
+      const authorities = path.join(opts.dir, 'authorities');
+      const root = path.basename(path.resolve(opts.dir));
+      const prefix = `${root}/authorities/`;
+      for (const s of v.sources) {
+        if (!s.file.startsWith(prefix) || s.file.slice(prefix.length).includes('/')) {
+          throw new InputError(`version ${version} holds ${s.file}, which is not under ${prefix}: cannot restore it here`);
+        }
+      }
+      const loaded = loadBundleFromSources(v.sources);
+      if (!loaded.ok) throw new InputError(`version ${version} no longer loads: ${formatLoadError(loaded.errors[0]!)}`);
+      // Write to temporary names first, then swap, so a crash leaves either set, never a mix.
+      fs.mkdirSync(authorities, { recursive: true });
+      const keep = new Set(v.sources.map((s) => s.file.slice(prefix.length)));
+      for (const s of v.sources) fs.writeFileSync(path.join(authorities, `.${s.file.slice(prefix.length)}.rollback`), s.text);
+      for (const name of fs.readdirSync(authorities)) {
+        if (/\.ya?ml$/.test(name) && !keep.has(name)) fs.rmSync(path.join(authorities, name));
+      }
+      for (const name of keep) fs.renameSync(path.join(authorities, `.${name}.rollback`), path.join(authorities, name));
+      while (reloading) await reloading.catch(() => undefined);
+      return apply(v.sources, actor, 'policy.rolled_back');
+    },
+
+    stop(): void {
+      if (timer) clearTimeout(timer);
+      watcher?.close();
+      watcher = undefined;
+    },
+  };
+}
+
+export type PolicyService = ReturnType<typeof createPolicyService>;
