@@ -170,6 +170,22 @@ export function sealEntries(
   return { entries, leaves, lastChain: chain };
 }
 
+/**
+ * sealEntries for the append path, hex in and hex out: the store keeps hashes as hex, and
+ * converting each one through a Buffer costs more than the hash.
+ */
+export function sealEntriesHex(prevChainHex: string, bodies: readonly JournalEntryBody[]): { entries: JournalEntry[]; lastChain: string } {
+  const entries: JournalEntry[] = new Array(bodies.length);
+  let chain = prevChainHex;
+  for (let i = 0; i < bodies.length; i++) {
+    const b = bodies[i] as JournalEntryBody;
+    const leaf = leafHashHex(b);
+    chain = chainHashHex(chain, leaf);
+    entries[i] = { seq: b.seq, ts: b.ts, kind: b.kind, actor: b.actor, subject: b.subject, data: b.data, policyVersion: b.policyVersion, leaf, chain };
+  }
+  return { entries, lastChain: chain };
+}
+
 /** leaf and chain of one entry following prevChain. */
 export function hashEntry(prevChain: Buffer, body: JournalEntryBody): { leaf: Buffer; chain: Buffer } {
   const leaf = leafHash(body);

@@ -120,6 +120,17 @@ export class CompactRange {
     return out;
   }
 
+  /** The subtree roots as hex, largest first. */
+  frontierHex(): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.count; i++) out.push(this.slab.toString('hex', i * HASH_SIZE, (i + 1) * HASH_SIZE));
+    return out;
+  }
+
+  static fromHex(size: number, frontierHex: readonly string[]): CompactRange {
+    return new CompactRange(size, frontierHex.map((h) => Buffer.from(h, 'hex')));
+  }
+
   append(leaf: Buffer): void {
     if (!isHash(leaf)) throw new RangeError(`leaf must be a ${HASH_SIZE}-byte hash`);
     this.appendFrom(leaf, 0);

@@ -1,8 +1,8 @@
 import { InputError, UnavailableError } from '../errors/errors';
 import type { Logger } from '../log/logger';
-import { fromHex32, sealEntries, toHex, type JournalEntry, type JournalEntryBody } from './hash';
+import { fromHex32, sealEntriesHex, toHex, type JournalEntry, type JournalEntryBody } from './hash';
 import { canonicalize } from './jcs';
-import { appendToFrontier, consistencyProof, frontierRoot, inclusionProof, rootOf } from './merkle';
+import { CompactRange, consistencyProof, frontierRoot, inclusionProof, rootOf } from './merkle';
 import type { Signer } from './keys';
 import { formatCheckpoint } from './note';
 import type { JournalStore, StoredHead } from './store';
@@ -19,6 +19,12 @@ function wellFormed(v: unknown): boolean {
   if (Array.isArray(v)) return v.every(wellFormed);
   if (v && typeof v === 'object') return Object.entries(v).every(([k, x]) => k.isWellFormed() && wellFormed(x));
   return true;
+}
+
+interface Prepared {
+  base: StoredHead;
+  entries: JournalEntry[];
+  next: StoredHead;
 }
 
 interface Pending {
@@ -54,7 +60,7 @@ export function createJournalService(opts: JournalOptions) {
   let flushing: Promise<void> | undefined;
   let lastTs = 0;
   let lastCheckpointSize = -1;
-  let knownSize = 0;
+  let knownHead: StoredHead | undefined;
   let timer: NodeJS.Timeout | undefined;
   let checkpointing: Promise<Checkpoint> | undefined;
   let stopped = false;
@@ -88,50 +94,91 @@ export function createJournalService(opts: JournalOptions) {
     return new Date(lastTs).toISOString();
   }
 
-  async function writeBatch(batch: Pending[]): Promise<void> {
-    let written: JournalEntry[];
+  /** Hashes a batch as if it follows `base`: seq, ts, leaf, chain and the new head. */
+  function seal(batch: Pending[], base: StoredHead): Prepared {
+    const ts = nextTs();
+    const bodies: JournalEntryBody[] = [];
+    let seq = base.size;
+    for (const p of batch) for (const b of p.bodies) bodies.push({ ...b, seq: ++seq, ts });
+    const sealed = sealEntriesHex(base.chain, bodies);
+    const range = CompactRange.fromHex(base.size, base.frontier);
+    for (const e of sealed.entries) range.appendHex(e.leaf);
+    return { base, entries: sealed.entries, next: { size: range.size, chain: sealed.lastChain, frontier: range.frontierHex() } };
+  }
+
+  /**
+   * One transaction for the batch. `prepared` was hashed ahead of time against the head this
+   * process expected; it is used only if the locked head is exactly that one (another process
+   * may have appended meanwhile), else the batch is hashed again against the real head.
+   */
+  async function writeBatch(batch: Pending[], prepared: Prepared | undefined): Promise<StoredHead | undefined> {
+    let done: Prepared;
     try {
-      written = await store.transaction(async (tx) => {
+      done = await store.transaction(async (tx) => {
         const head = await store.lockHead(tx);
-        const ts = nextTs();
-        const bodies: JournalEntryBody[] = [];
-        let seq = head.size;
-        for (const p of batch) for (const b of p.bodies) bodies.push({ ...b, seq: ++seq, ts });
-        const sealed = sealEntries(fromHex32(head.chain), bodies);
-        let frontier = head.frontier.map(fromHex32);
-        let size = head.size;
-        for (const leaf of sealed.leaves) frontier = appendToFrontier(frontier, size++, leaf);
-        const next: StoredHead = { size, chain: toHex(sealed.lastChain), frontier: frontier.map(toHex) };
-        await store.insertEntries(tx, sealed.entries, next);
-        return sealed.entries;
+        const p = prepared && prepared.base.size === head.size && prepared.base.chain === head.chain ? prepared : seal(batch, head);
+        await store.insertEntries(tx, p.entries, p.next);
+        return p;
       });
     } catch (err) {
       log.error('journal append failed; nothing was written', { error: err, entries: batch.length });
       const e = new UnavailableError(`journal append failed: ${(err as Error).message}`);
       for (const p of batch) p.reject(e);
-      return;
+      return undefined;
     }
     let i = 0;
     for (const p of batch) {
-      p.resolve(written.slice(i, i + p.bodies.length));
+      p.resolve(done.entries.slice(i, i + p.bodies.length));
       i += p.bodies.length;
     }
-    knownSize = written[written.length - 1]!.seq;
-    if (lastCheckpointSize >= 0 && knownSize - lastCheckpointSize >= opts.checkpointEvery) {
+    knownHead = done.next;
+    if (lastCheckpointSize >= 0 && done.next.size - lastCheckpointSize >= opts.checkpointEvery) {
       void checkpoint().catch((err) => log.error('checkpoint failed', { error: err }));
     }
+    return done.next;
   }
 
+  function takeBatch(): Pending[] {
+    // Whole requests (a multi-entry append is never split), up to MAX_BATCH entries.
+    let n = 0;
+    let count = 0;
+    while (n < queue.length && (n === 0 || count + queue[n]!.bodies.length <= MAX_BATCH)) count += queue[n++]!.bodies.length;
+    const batch = queue.slice(0, n);
+    queue = queue.slice(n);
+    return batch;
+  }
+
+  /**
+   * The single writer of this process. While one batch's transaction is at the database, the
+   * next batch is hashed against the head that transaction will leave, so hashing and storage
+   * overlap; batches still commit one after the other, in order.
+   */
   async function pump(): Promise<void> {
-    while (queue.length) {
-      // Take whole requests (a multi-entry append is never split) up to MAX_BATCH entries.
-      let n = 0;
-      let count = 0;
-      while (n < queue.length && (n === 0 || count + queue[n]!.bodies.length <= MAX_BATCH)) count += queue[n++]!.bodies.length;
-      const batch = queue.slice(0, n);
-      queue = queue.slice(n);
-      await writeBatch(batch);
-    }
+    let inflight: Promise<StoredHead | undefined> | undefined;
+    let expected: StoredHead | undefined = knownHead;
+    // Appends that arrive while the last transaction finishes are taken by the next round.
+    do {
+      while (queue.length) {
+        const batch = takeBatch();
+        let prepared: Prepared | undefined;
+        try {
+          prepared = expected ? seal(batch, expected) : undefined;
+        } catch {
+          prepared = undefined; // hashed again, under the lock, where a failure rejects the batch
+        }
+        if (inflight) await inflight;
+        inflight = writeBatch(batch, prepared);
+        expected = prepared?.next;
+        if (!expected) {
+          await inflight;
+          inflight = undefined;
+          expected = knownHead;
+        }
+      }
+      if (inflight) await inflight;
+      inflight = undefined;
+      expected = knownHead;
+    } while (queue.length);
     flushing = undefined;
   }
 
@@ -172,10 +219,10 @@ export function createJournalService(opts: JournalOptions) {
     /** Loads the last checkpoint and starts the periodic checkpoint timer. */
     async start(): Promise<void> {
       const [head, last] = await Promise.all([store.head(), store.latestCheckpoint()]);
-      knownSize = head.size;
+      knownHead = head;
       lastCheckpointSize = last?.size ?? 0;
       timer = setInterval(() => {
-        if (knownSize > lastCheckpointSize) void checkpoint().catch((err) => log.error('checkpoint failed', { error: err }));
+        if ((knownHead?.size ?? 0) > lastCheckpointSize) void checkpoint().catch((err) => log.error('checkpoint failed', { error: err }));
       }, opts.checkpointIntervalMs);
       timer.unref();
     },
@@ -235,7 +282,8 @@ export function createJournalService(opts: JournalOptions) {
       stopped = true;
       if (timer) clearInterval(timer);
       while (flushing) await flushing;
-      if (knownSize > lastCheckpointSize) await checkpoint().catch((err) => log.error('final checkpoint failed', { error: err }));
+      if ((knownHead?.size ?? 0) > lastCheckpointSize)
+        await checkpoint().catch((err) => log.error('final checkpoint failed', { error: err }));
     },
   };
 }

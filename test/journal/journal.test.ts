@@ -121,6 +121,7 @@ describeEachDatabase('the journal', (getDb) => {
     await expect(db.sql.query('TRUNCATE journal_entries')).rejects.toThrow(/append-only/);
     await expect(db.sql.query('DELETE FROM journal_checkpoints')).rejects.toThrow(/append-only/);
     await expect(db.sql.query('UPDATE journal_head SET size = 0 WHERE id = 1')).rejects.toThrow(/only moves forward/);
+    await expect(db.sql.query('UPDATE journal_head SET size = size + 5 WHERE id = 1')).rejects.toThrow(/must name the last entry/);
     const [row] = await db.sql.query<{ actor: string }>('SELECT actor FROM journal_entries WHERE seq = 1');
     expect(row!.actor).not.toBe('user:mallory');
   });

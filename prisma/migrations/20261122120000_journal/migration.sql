@@ -74,21 +74,20 @@ CREATE TRIGGER "journal_checkpoints_no_truncate"
     BEFORE TRUNCATE ON "journal_checkpoints"
     FOR EACH STATEMENT EXECUTE FUNCTION regent_refuse_journal_change();
 
--- seq runs 1, 2, 3, ... : every insert statement must continue exactly where the journal ended.
--- Checked once per statement (appends are batched), over the rows it inserted.
+-- seq runs 1, 2, 3, ... : the rows past the head must continue it without a hole. Checked once
+-- per insert statement (appends are batched), through the primary key index.
 CREATE FUNCTION regent_journal_contiguous() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+    base BIGINT;
     lo BIGINT;
     hi BIGINT;
     n BIGINT;
 BEGIN
-    SELECT min(seq), max(seq), count(*) INTO lo, hi, n FROM inserted;
-    IF n = 0 THEN
-        RETURN NULL;
-    END IF;
-    IF hi - lo + 1 <> n OR (lo <> 1 AND NOT EXISTS (SELECT 1 FROM journal_entries WHERE seq = lo - 1))
-       OR EXISTS (SELECT 1 FROM journal_entries WHERE seq > hi) THEN
-        RAISE EXCEPTION 'journal seq % to % would leave a gap', lo, hi USING ERRCODE = 'integrity_constraint_violation';
+    SELECT size INTO base FROM journal_head WHERE id = 1;
+    SELECT min(seq), max(seq), count(*) INTO lo, hi, n FROM journal_entries WHERE seq > base;
+    IF n > 0 AND (lo <> base + 1 OR hi - lo + 1 <> n) THEN
+        RAISE EXCEPTION 'journal seq % to % would leave a gap after %', lo, hi, base
+            USING ERRCODE = 'integrity_constraint_violation';
     END IF;
     RETURN NULL;
 END
@@ -96,15 +95,19 @@ $$;
 
 CREATE TRIGGER "journal_entries_contiguous"
     AFTER INSERT ON "journal_entries"
-    REFERENCING NEW TABLE AS inserted
     FOR EACH STATEMENT EXECUTE FUNCTION regent_journal_contiguous();
 
--- The head only moves forward and is never removed.
+-- The head only moves forward, is never removed, and always names the last entry.
 CREATE FUNCTION regent_journal_head_forward() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP <> 'UPDATE' OR NEW.size < OLD.size OR NEW.id <> OLD.id THEN
         RAISE EXCEPTION 'the journal head only moves forward: % refused', TG_OP
             USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF EXISTS (SELECT 1 FROM journal_entries WHERE seq > NEW.size)
+       OR (NEW.size > 0 AND NOT EXISTS (SELECT 1 FROM journal_entries WHERE seq = NEW.size)) THEN
+        RAISE EXCEPTION 'the journal head (size %) must name the last entry', NEW.size
+            USING ERRCODE = 'integrity_constraint_violation';
     END IF;
     RETURN NEW;
 END
