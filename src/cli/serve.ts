@@ -15,7 +15,7 @@ export function registerServe(program: Command): void {
         const regent = await openRegent(config, log, { command: 'regent serve', policies: 'watch' });
         let server: Awaited<ReturnType<typeof listen>>;
         try {
-          server = await listen(createHttpApp({ db: regent.db, journal: regent.journal, log }), config.host, config.port, log);
+          server = await listen(createHttpApp({ db: regent.db, journal: regent.journal, policy: regent.policy, log }), config.host, config.port, log);
         } catch (err) {
           await regent.close();
           throw err;
@@ -28,7 +28,8 @@ export function registerServe(program: Command): void {
         log.info('regent started', { url: server.url, database: regent.db.kind, location: regent.db.location, version: VERSION });
         process.stdout.write(
           `Regent ${VERSION} is listening on ${server.url} (database: ${regent.db.kind}, ${regent.db.location})\n` +
-            `Journal verifier key: ${regent.journal.vkey}\n`,
+            `Journal verifier key: ${regent.journal.vkey}\n` +
+            `Policies: ${regent.policy?.version() ?? 'NONE VALID — every action is refused (run npx regent policy check)'} from ${config.policiesDir}\n`,
         );
 
         let stopping = false;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import type { Database } from '../db/database';
 import type { JournalService } from '../journal/service';
+import type { PolicyService } from '../policy/service';
 import { withRequestContext, type Logger } from '../log/logger';
 import { VERSION } from '../version';
 import { errorHandler, notFoundHandler } from './problem';
@@ -15,6 +16,8 @@ declare module 'express-serve-static-core' {
 export interface HttpDeps {
   db: Pick<Database, 'ready' | 'kind'>;
   journal: Pick<JournalService, 'head'>;
+  /** When given, readiness also requires a valid policy bundle in force (fail closed otherwise). */
+  policy?: Pick<PolicyService, 'version'>;
   log: Logger;
 }
 
@@ -60,7 +63,12 @@ export function createHttpApp(deps: HttpDeps): Express {
       res.status(503).json({ status: 'unavailable', database: deps.db.kind, reason: 'journal head unreadable' });
       return;
     }
-    res.json({ status: 'ok', database: deps.db.kind, migrations: 'applied', journal: { size: head.size } });
+    const policyVersion = deps.policy ? deps.policy.version() : undefined;
+    if (deps.policy && !policyVersion) {
+      res.status(503).json({ status: 'unavailable', database: deps.db.kind, reason: 'no valid policy bundle is in force (see regent policy check)' });
+      return;
+    }
+    res.json({ status: 'ok', database: deps.db.kind, migrations: 'applied', journal: { size: head.size }, policyVersion });
   });
 
   app.use(notFoundHandler);

@@ -82,6 +82,19 @@ describe('the HTTP server', () => {
     expect(((await res.json()) as { detail: string }).detail).toMatch(/larger than the limit/);
   });
 
+  it('reports not ready when no valid policy bundle is in force, and ready with its version otherwise', async () => {
+    const log = createLogger('error', { silent: true });
+    for (const [version, status] of [[null, 503], ['sha256:' + 'a'.repeat(64), 200]] as const) {
+      const s = await listen(createHttpApp({ db, journal, policy: { version: () => version }, log }), '127.0.0.1', 0, log);
+      const res = await fetch(`${s.url}/readyz`);
+      expect(res.status).toBe(status);
+      const body = (await res.json()) as Record<string, unknown>;
+      if (version) expect(body.policyVersion).toBe(version);
+      else expect(body.reason).toMatch(/no valid policy bundle/);
+      await s.close(500);
+    }
+  });
+
   it('reports not ready, with the reason, when the database is gone', async () => {
     const other = await createTestDatabase('embedded');
     const odb = await other.open();
