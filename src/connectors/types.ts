@@ -1,0 +1,55 @@
+import type { z } from 'zod';
+
+/**
+ * A least-privilege adapter: named operations only (no generic shell, fetch or SQL). A
+ * connector is an adapter instance with its own credentials, which nothing outside it ever sees:
+ * not the journal, not logs, not API responses, not a twin or a model.
+ */
+
+/** The risk attributes the policy sees for an action, e.g. amount, counterparty, dataClass. */
+export type RiskAttributes = Record<string, unknown>;
+
+export interface Operation {
+  /** The action name the policy decides on, e.g. `crm.discount.update`. */
+  readonly action: string;
+  /** Validates and normalizes the input (args of the action request). */
+  readonly input: z.ZodType<Record<string, unknown>>;
+  /** JSON Schema of the input, for tools offered to a model and the API docs. */
+  readonly inputJsonSchema: Record<string, unknown>;
+  /** Safe to retry after an uncertain outcome (the connector retries only these). */
+  readonly idempotent: boolean;
+  readonly description?: string;
+  /** The attributes the policy sees, computed from a validated input. */
+  attributes(input: Record<string, unknown>): RiskAttributes;
+}
+
+/** A preview of the effect, shown to approvers; has no side effects. */
+export interface Simulation {
+  summary: string;
+  /** E.g. the record before and after, or the HTTP request that would be sent (no credentials). */
+  details: Record<string, unknown>;
+}
+
+/** What happened when an operation ran. */
+export type ExecutionResult =
+  | { ok: true; result: Record<string, unknown> }
+  /** `retryable`: the business system may not have acted (timeout, 5xx, connection refused). */
+  | { ok: false; error: string; retryable: boolean };
+
+export interface Connector {
+  readonly id: string;
+  readonly type: 'rest' | 'email' | 'sandbox';
+  readonly operations: ReadonlyMap<string, Operation>;
+  simulate(action: string, input: Record<string, unknown>): Promise<Simulation>;
+  /** Runs the operation once; the same idempotency key never produces a second business effect. */
+  execute(action: string, input: Record<string, unknown>, idempotencyKey: string): Promise<ExecutionResult>;
+  close?(): Promise<void>;
+}
+
+/** All connectors in force, indexed by action (an action belongs to exactly one connector). */
+export interface ConnectorRegistry {
+  readonly connectors: ReadonlyMap<string, Connector>;
+  /** The connector and operation for an action, or undefined (an unknown action is denied). */
+  resolve(action: string): { connector: Connector; operation: Operation } | undefined;
+  close(): Promise<void>;
+}
