@@ -4,8 +4,15 @@ import { createJournalService, type JournalService } from './journal/service';
 import { loadOrCreateSigner } from './journal/keys';
 import { createJournalStore } from './journal/store';
 import type { Logger } from './log/logger';
+import { createPeopleService, type PeopleService } from './people/service';
 import { createPolicyService, type PolicyService } from './policy/service';
 import { createPolicyStore } from './policy/store';
+import { createTwinService, type TwinService } from './twins/service';
+import { formatConnectorErrors, loadConnectors } from './connectors/load';
+import type { ConnectorRegistry } from './connectors/types';
+import { createProposalService, type ProposalService } from './proposals/service';
+import { createProposalStore } from './proposals/store';
+import { createWebhookNotifier, type WebhookNotifier } from './notify/webhooks';
 
 /** The composition root: opens storage and wires the capabilities together, nothing more. */
 export interface Regent {
@@ -15,6 +22,15 @@ export interface Regent {
   journal: JournalService;
   /** Present when opened with `policies` (the server; policy commands). */
   policy: PolicyService | undefined;
+  /** Users and the API keys of users and twins. */
+  people: PeopleService;
+  /** Twins, their modes and the kill switches. */
+  twins: TwinService;
+  /** The governed action pipeline; present with policies (the server). */
+  proposals: ProposalService | undefined;
+  connectors: ConnectorRegistry | undefined;
+  /** Signed webhook notifications, when REGENT_WEBHOOK_URL is set. */
+  notifier: WebhookNotifier | undefined;
   /** Flushes the journal (final checkpoint) and closes the database. */
   close(): Promise<void>;
 }
@@ -45,14 +61,65 @@ export async function openRegent(config: Config, log: Logger, opts: { command: s
     await db.close();
     throw err;
   }
+  const people = createPeopleService({ sql: db.sql, journal, log });
+  const twins = createTwinService({ sql: db.sql, journal, people, policy, log });
+  let connectors: ConnectorRegistry | undefined;
+  let proposals: ProposalService | undefined;
+  let notifier: WebhookNotifier | undefined;
+  if (policy) {
+    // Connectors hold credentials from the environment; a broken connector file stops start-up
+    // rather than leaving actions without the connector their authority expects.
+    const loaded = loadConnectors(config.policiesDir, process.env, { sql: db.sql });
+    if (!loaded.ok) {
+      policy.stop();
+      await journal.stop().catch(() => undefined);
+      await db.close();
+      throw new Error(`connectors refused: ${formatConnectorErrors(loaded.errors).split('\n')[0]}`);
+    }
+    const registry = loaded.registry;
+    connectors = registry;
+    const webhooks = config.webhook && createWebhookNotifier(db.sql, log, config.webhook);
+    notifier = webhooks || undefined;
+    proposals = createProposalService({
+      store: createProposalStore(db.sql),
+      journal,
+      policy,
+      connectors: () => registry,
+      twins,
+      log,
+      onPending: webhooks
+        ? (p, why) =>
+            void webhooks
+              .notify(why === 'pending' ? 'proposal.pending_approval' : 'proposal.escalated', {
+                proposal: p.id,
+                twin: p.twin,
+                action: p.action,
+                approvers: p.approval?.approvers ?? [],
+                escalateTo: p.approval?.escalated ? p.approval.escalateTo : [],
+                quorum: p.approval?.quorum ?? null,
+                expiresAt: p.expiresAt,
+                rationale: p.rationale,
+              })
+              .catch((err) => log.error('could not queue a webhook', { error: err, proposal: p.id }))
+        : undefined,
+    });
+  }
   return {
     config,
     log,
     db,
     journal,
     policy,
+    people,
+    twins,
+    proposals,
+    connectors,
+    notifier,
     async close() {
       policy?.stop();
+      await proposals?.stop();
+      await notifier?.stop();
+      await connectors?.close().catch(() => undefined);
       try {
         await journal.stop();
       } finally {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { benchJournal } from '../journal/bench';
+import { benchPipeline } from '../proposals/bench';
 import { action, positiveInt, printJson, setup } from './io';
 import { registerPolicyBench } from './policy';
 
@@ -7,6 +8,24 @@ export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks (each prints one JSON object with --json)');
 
   registerPolicyBench(bench);
+
+  bench
+    .command('pipeline')
+    .description('governed actions end to end in execute mode against the sandbox connector, on a scratch database')
+    .option('--postgres [url]', 'bench on a PostgreSQL server (default: DATABASE_URL) in a scratch database it creates and drops')
+    .option('--actions <n>', 'governed actions to run', positiveInt('--actions'), 2000)
+    .option('--concurrency <n>', 'requests in flight', positiveInt('--concurrency'), 16)
+    .option('--json', 'print one JSON object')
+    .action(
+      action(async (o: { postgres?: string | true; actions: number; concurrency: number; json?: boolean }) => {
+        const { config, log } = setup('tool');
+        const postgresUrl =
+          o.postgres === true ? (config.database.kind === 'postgres' ? config.database.url : 'postgresql://postgres@127.0.0.1:5432/postgres') : o.postgres;
+        const r = await benchPipeline({ postgresUrl, actions: o.actions, concurrency: o.concurrency, log });
+        if (o.json) printJson(r);
+        else process.stdout.write(`pipeline on ${r.database}: ${r.actions_per_s} actions/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms (${r.actions} actions, ${r.concurrency} in flight)\n`);
+      }),
+    );
 
   bench
     .command('journal')

@@ -1,3 +1,4 @@
+import { openRegent, type Regent } from '../app';
 import { ConfigError, loadConfig, type Config } from '../config/config';
 import { createLogger, type Logger } from '../log/logger';
 
@@ -47,4 +48,15 @@ export function positiveInt(name: string) {
     if (!/^\d+$/.test(v) || Number(v) < 1) throw new CliError(`${name} must be a positive whole number (got "${v}")`, 2);
     return Number(v);
   };
+}
+
+/** Opens the configured database (and journal) for one command, and closes it afterwards. */
+export async function withRegent<T>(command: string, fn: (r: Regent) => Promise<T>): Promise<T> {
+  const { config, log } = setup('tool');
+  const regent = await openRegent(config, log, { command });
+  try {
+    return await fn(regent);
+  } finally {
+    await regent.close();
+  }
 }

@@ -7,6 +7,7 @@ import { registerDb } from './db';
 import { registerJournal } from './journal';
 import { registerPolicy } from './policy';
 import { registerServe } from './serve';
+import { registerUsers } from './users';
 
 // A .env file in the working directory is read, as the README says; the real environment wins.
 dotenv.config({ quiet: true });
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerPolicy(program);
   registerDb(program);
   registerBench(program);
+  registerUsers(program);
   return program;
 }
 

@@ -14,8 +14,20 @@ export function registerServe(program: Command): void {
         const { config, log } = setup('serve');
         const regent = await openRegent(config, log, { command: 'regent serve', policies: 'watch' });
         let server: Awaited<ReturnType<typeof listen>>;
+        let firstAdmin: Awaited<ReturnType<typeof regent.people.ensureFirstAdmin>>;
         try {
-          server = await listen(createHttpApp({ db: regent.db, journal: regent.journal, policy: regent.policy, log }), config.host, config.port, log);
+          // Before listening: nobody could sign in anyway until there is a first user.
+          firstAdmin = await regent.people.ensureFirstAdmin();
+          const app = createHttpApp({
+            db: regent.db,
+            journal: regent.journal,
+            policy: regent.policy,
+            people: regent.people,
+            twins: regent.twins,
+            proposals: regent.proposals,
+            log,
+          });
+          server = await listen(app, config.host, config.port, log);
         } catch (err) {
           await regent.close();
           throw err;
@@ -25,12 +37,19 @@ export function registerServe(program: Command): void {
           actor: 'system',
           data: { version: VERSION, database: regent.db.kind, pid: process.pid },
         });
+        // The executor and the expiry/escalation timer run in every process (claims are safe to race).
+        regent.proposals?.start();
+        regent.notifier?.start();
         log.info('regent started', { url: server.url, database: regent.db.kind, location: regent.db.location, version: VERSION });
         process.stdout.write(
           `Regent ${VERSION} is listening on ${server.url} (database: ${regent.db.kind}, ${regent.db.location})\n` +
             `Journal verifier key: ${regent.journal.vkey}\n` +
             `Policies: ${regent.policy?.version() ?? 'NONE VALID — every action is refused (run npx regent policy check)'} from ${config.policiesDir}\n`,
         );
+        if (firstAdmin) {
+          log.info('first start: created the admin user', { user: firstAdmin.user.id, keyId: firstAdmin.keyId });
+          process.stdout.write(`Sign in at ${server.url} with API key ${firstAdmin.apiKey}, shown once\n`);
+        }
 
         let stopping = false;
         const stop = async (signal: string) => {
@@ -45,6 +64,7 @@ export function registerServe(program: Command): void {
           deadline.unref();
           try {
             await server.close(Math.max(config.shutdownTimeoutMs - 2000, 500));
+            await regent.proposals?.stop();
             await regent.journal
               .append({ kind: 'system.stopped', actor: 'system', data: { signal } })
               .catch((err) => log.error('could not journal the shutdown', { error: err }));

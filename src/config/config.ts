@@ -37,6 +37,8 @@ export const EnvSchema = z.object({
   REGENT_CHECKPOINT_INTERVAL_MS: intFrom(100, 3_600_000).default(10_000),
   REGENT_POLICIES_DIR: z.string().min(1).default('./policies'),
   SHUTDOWN_TIMEOUT_MS: intFrom(100, 600_000).default(10_000),
+  REGENT_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  REGENT_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -53,6 +55,8 @@ export interface Config {
   checkpointIntervalMs: number;
   policiesDir: string;
   shutdownTimeoutMs: number;
+  /** Where pending approvals are announced (signed with the secret), if anywhere. */
+  webhook: { url: string; secret: string } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -74,10 +78,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? 'environment');
-    const shown = name === 'REGENT_SIGNING_KEY' || name === 'DATABASE_URL' ? '' : ` (got "${present[name]}")`;
+    const shown = ['REGENT_SIGNING_KEY', 'DATABASE_URL', 'REGENT_WEBHOOK_SECRET'].includes(name) ? '' : ` (got "${present[name]}")`;
     throw new ConfigError(`${name}: ${issue.message}${shown}`);
   }
   const e = parsed.data;
+  if (e.REGENT_WEBHOOK_URL && !e.REGENT_WEBHOOK_SECRET) throw new ConfigError('REGENT_WEBHOOK_SECRET: is required when REGENT_WEBHOOK_URL is set (receivers check the signature with it)');
   const dataDir = path.resolve(e.REGENT_DATA_DIR);
   return {
     port: e.PORT,
@@ -93,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     checkpointIntervalMs: e.REGENT_CHECKPOINT_INTERVAL_MS,
     policiesDir: path.resolve(e.REGENT_POLICIES_DIR),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    webhook: e.REGENT_WEBHOOK_URL ? { url: e.REGENT_WEBHOOK_URL, secret: e.REGENT_WEBHOOK_SECRET! } : undefined,
   };
 }
 

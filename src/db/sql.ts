@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import type { Pool, PoolClient } from 'pg';
 
@@ -16,6 +17,30 @@ export interface Sql {
 
 export type SqlTx = Pick<Sql, 'query' | 'exec'>;
 
+/**
+ * Marks the async context of a transaction's callback. A query through the plain handle from in
+ * there is a bug: on PGlite (one connection) it waits for the very transaction that waits for
+ * it, a silent hang; on PostgreSQL it runs outside the transaction. It fails loudly instead.
+ */
+const insideTransaction = new AsyncLocalStorage<true>();
+
+/** True inside a transaction's callback. */
+export function inTransaction(): boolean {
+  return insideTransaction.getStore() === true;
+}
+
+/** Runs fn outside any transaction context (for background work started from inside one). */
+export function detached<T>(fn: () => T): T {
+  return insideTransaction.exit(fn);
+}
+
+function outside<T>(what: string, run: () => Promise<T>): Promise<T> {
+  if (insideTransaction.getStore()) {
+    return Promise.reject(new Error(`${what} outside the open transaction, from inside it (use the transaction's handle)`));
+  }
+  return run();
+}
+
 export function pgliteSql(db: PGlite): Sql {
   const wrap = (q: PGlite | Transaction): SqlTx => ({
     async query<T>(text: string, params?: readonly unknown[]) {
@@ -28,8 +53,9 @@ export function pgliteSql(db: PGlite): Sql {
   });
   const base = wrap(db);
   return {
-    ...base,
-    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    query: (text, params) => outside('a query', () => base.query(text, params)),
+    exec: (script) => outside('a script', () => base.exec(script)),
+    transaction: (fn) => outside('a transaction', () => db.transaction((tx) => insideTransaction.run(true, () => fn(wrap(tx))))),
   };
 }
 
@@ -43,13 +69,15 @@ export function pgPoolSql(pool: Pool): Sql {
       await c.query(script);
     },
   });
+  const base = wrap(pool);
   return {
-    ...wrap(pool),
-    async transaction(fn) {
+    query: (text, params) => outside('a query', () => base.query(text, params)),
+    exec: (script) => outside('a script', () => base.exec(script)),
+    transaction: (fn) => outside('a transaction', async () => {
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
-        const result = await fn(wrap(client));
+        const result = await insideTransaction.run(true, () => fn(wrap(client)));
         await client.query('COMMIT');
         return result;
       } catch (err) {
@@ -58,6 +86,6 @@ export function pgPoolSql(pool: Pool): Sql {
       } finally {
         client.release();
       }
-    },
+    }),
   };
 }

@@ -4,14 +4,7 @@ import { randomUUID } from 'node:crypto';
  * Regent's one error family. Domain code throws these; only src/http maps a code to a status.
  * Every error carries an id that also appears in the log line written for it.
  */
-export type ErrorCode =
-  | 'bad_input'
-  | 'unauthenticated'
-  | 'forbidden'
-  | 'not_found'
-  | 'conflict'
-  | 'unavailable'
-  | 'internal';
+export type ErrorCode = 'bad_input' | 'unauthenticated' | 'forbidden' | 'not_found' | 'conflict' | 'unavailable' | 'internal';
 
 export class RegentError extends Error {
   readonly id = randomUUID();
@@ -51,5 +44,21 @@ export class UnavailableError extends RegentError {
   constructor(message: string) {
     super('unavailable', message);
     this.name = 'UnavailableError';
+  }
+}
+
+/** No usable credentials; the HTTP layer answers 401 with a `WWW-Authenticate` challenge. */
+export class UnauthenticatedError extends RegentError {
+  constructor(message: string) {
+    super('unauthenticated', message);
+    this.name = 'UnauthenticatedError';
+  }
+}
+
+/** Known caller, not allowed; `capability` names what was missing. */
+export class ForbiddenError extends RegentError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('forbidden', message, details);
+    this.name = 'ForbiddenError';
   }
 }

@@ -7,6 +7,7 @@ import {
   chainHash,
   chainHashHex,
   EMPTY_ROOT,
+  exportLine,
   fromHex32,
   hashEntry,
   JournalEntry,
@@ -119,5 +120,16 @@ describe('journal hashing', () => {
     expect(() => fromHex32('AB'.repeat(32))).toThrow(/lowercase hex/);
     expect(() => fromHex32('zz'.repeat(32))).toThrow(/lowercase hex/);
     expect(() => fromHex32('00'.repeat(31))).toThrow(/lowercase hex/);
+  });
+
+  it('writes an export line in contract field order with data in JCS form, which parses back to the entry', () => {
+    const [e] = sealEntries(ZERO_CHAIN, [{ ...body, data: { z: 1, '10': [1e21, 0.5], '9': 'é\n', a: { y: null, x: true } } }]).entries as [JournalEntry];
+    expect(exportLine(e)).toBe(
+      `{"seq":7,"ts":"2026-11-22T09:00:00.250Z","kind":"proposal.decided","actor":"twin:vic-twin","subject":${JSON.stringify(e.subject)},` +
+        `"data":{"10":[1e+21,0.5],"9":"é\\n","a":{"x":true,"y":null},"z":1},"policyVersion":${JSON.stringify(e.policyVersion)},` +
+        `"leaf":"${e.leaf}","chain":"${e.chain}"}`,
+    );
+    expect(JSON.parse(exportLine(e))).toEqual(e);
+    expect(() => exportLine({ ...e, subject: undefined as unknown as null })).toThrow();
   });
 });

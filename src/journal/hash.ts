@@ -71,6 +71,39 @@ export function canonicalBody(body: JournalEntryBody): string {
   );
 }
 
+/**
+ * The entries.jsonl line for an entry (without the newline): the contract's field order (seq, ts,
+ * kind, actor, subject, data, policyVersion, leaf, chain), no whitespace, and `data` written in
+ * JCS form. Only the key order inside `data` differs from JSON.stringify of the same entry, and
+ * the verifier's fast path (fastline.ts) needs exactly that: a line whose `data` is already
+ * canonical is hashed from its own bytes, while any other line costs a full JSON.parse and
+ * re-canonicalization. (PostgreSQL jsonb hands keys back shortest-first, not in JCS order.)
+ * Throws, like canonicalBody, when a field is undefined or data has no JSON form.
+ */
+export function exportLine(e: JournalEntry): string {
+  return (
+    '{"seq":' +
+    canonicalize(e.seq) +
+    ',"ts":' +
+    quote(e.ts) +
+    ',"kind":' +
+    quote(e.kind) +
+    ',"actor":' +
+    quote(e.actor) +
+    ',"subject":' +
+    canonicalize(e.subject) +
+    ',"data":' +
+    canonicalize(e.data) +
+    ',"policyVersion":' +
+    canonicalize(e.policyVersion) +
+    ',"leaf":' +
+    quote(e.leaf) +
+    ',"chain":' +
+    quote(e.chain) +
+    '}'
+  );
+}
+
 // JCS string form; for the fields that must be strings, this skips the generic dispatch.
 function quote(s: string): string {
   return typeof s === 'string' ? quoteString(s) : canonicalize(s);

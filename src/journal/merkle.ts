@@ -11,6 +11,10 @@
 import { hash } from 'node:crypto';
 import { EMPTY_ROOT, HASH_SIZE, nodeHash } from './hash';
 
+// A module-level copy of HASH_SIZE for the hot loops below: compiled to CommonJS, each use of the
+// imported binding is a property load on hash.ts's exports object (measurably slower per byte).
+const H = HASH_SIZE;
+
 function assertSize(name: string, n: number): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${name} must be a non-negative safe integer, got ${n}`);
 }
@@ -85,15 +89,19 @@ export function frontierRoot(frontier: readonly Buffer[]): Buffer {
  *
  * Built for the verifier's hot path: the frontier lives in one preallocated byte slab, node
  * hashes are requested from crypto.hash as latin1 strings (no Buffer allocation, which costs more
- * than the 65-byte SHA-256 itself) and copied back byte by byte in JS.
+ * than the 65-byte SHA-256 itself) and copied back byte by byte in JS. The subtree being merged
+ * upwards stays in the right half of the hash input, so each level copies only its left sibling
+ * (as eight 32-bit words).
  */
 export class CompactRange {
   /** Subtree roots, largest first, 32 bytes each; `count` of them are in use. */
   private readonly slab = Buffer.alloc(64 * HASH_SIZE);
+  private readonly slabView = new DataView(this.slab.buffer, this.slab.byteOffset, this.slab.byteLength);
   private count = 0;
   private n: number;
-  private readonly cur = Buffer.alloc(HASH_SIZE);
+  /** 0x01 ‖ left ‖ right: the interior node hash input; `right` holds the subtree being added. */
   private readonly scratch = Buffer.alloc(1 + 2 * HASH_SIZE);
+  private readonly scratchView = new DataView(this.scratch.buffer, this.scratch.byteOffset, this.scratch.byteLength);
 
   constructor(size = 0, frontier: readonly Buffer[] = []) {
     assertSize('size', size);
@@ -138,34 +146,33 @@ export class CompactRange {
 
   /** `leafHex` must be 64 lowercase hex digits; the caller has checked it. */
   appendHex(leafHex: string): void {
-    this.cur.write(leafHex, 0, 'hex');
-    this.appendCur();
+    this.scratch.write(leafHex, 1 + HASH_SIZE, 'hex');
+    this.appendRight();
   }
 
   /** Appends the 32-byte leaf found at src[offset..offset+32] (no copy of src is kept). */
   appendFrom(src: Uint8Array, offset: number): void {
-    const cur = this.cur;
-    for (let i = 0; i < HASH_SIZE; i++) cur[i] = src[offset + i] as number;
-    this.appendCur();
+    const scratch = this.scratch;
+    for (let i = 0; i < H; i++) scratch[1 + H + i] = src[offset + i] as number;
+    this.appendRight();
   }
 
-  private appendCur(): void {
-    const { slab, cur, scratch } = this;
+  /** Appends the leaf in the right half of `scratch`. */
+  private appendRight(): void {
+    const { slabView, scratch, scratchView } = this;
     let s = this.n;
-    // Each trailing 1 bit of the size is a perfect subtree as tall as `cur`: merge with it.
+    // Each trailing 1 bit of the size is a perfect subtree as tall as the one being added:
+    // merge it in as the left child.
     while (isOdd(s)) {
-      const top = (this.count - 1) * HASH_SIZE;
-      for (let i = 0; i < HASH_SIZE; i++) {
-        scratch[1 + i] = slab[top + i] as number;
-        scratch[1 + HASH_SIZE + i] = cur[i] as number;
-      }
+      const top = (this.count - 1) * H;
+      for (let i = 0; i < H; i += 4) scratchView.setInt32(1 + i, slabView.getInt32(top + i, true), true);
       const h = hash('sha256', scratch, 'binary');
-      for (let i = 0; i < HASH_SIZE; i++) cur[i] = h.charCodeAt(i);
+      for (let i = 0; i < H; i++) scratch[1 + H + i] = h.charCodeAt(i);
       this.count--;
       s = half(s);
     }
-    const at = this.count * HASH_SIZE;
-    for (let i = 0; i < HASH_SIZE; i++) slab[at + i] = cur[i] as number;
+    const at = this.count * H;
+    for (let i = 0; i < H; i += 4) slabView.setInt32(at + i, scratchView.getInt32(1 + H + i, true), true);
     this.count++;
     this.n++;
   }

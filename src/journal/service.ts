@@ -5,6 +5,7 @@ import { canonicalize } from './jcs';
 import { CompactRange, consistencyProof, frontierRoot, inclusionProof, rootOf } from './merkle';
 import type { Signer } from './keys';
 import { formatCheckpoint } from './note';
+import { detached, inTransaction, type SqlTx } from '../db/sql';
 import type { JournalStore, StoredHead } from './store';
 import { AppendInputSchema, type AppendInput, type JournalKind, type Checkpoint, type JournalHead, type JournalQuery } from './types';
 
@@ -184,9 +185,11 @@ export function createJournalService(opts: JournalOptions) {
 
   function enqueue(bodies: Pending['bodies']): Promise<JournalEntry[]> {
     if (stopped) return Promise.reject(new UnavailableError('the journal is shut down'));
+    // Waiting for the writer from inside a transaction would wait for that very transaction.
+    if (inTransaction()) return Promise.reject(new Error('journal.append inside a transaction: use appendWithin(tx, …)'));
     return new Promise((resolve, reject) => {
       queue.push({ bodies, resolve, reject });
-      flushing ??= pump();
+      flushing ??= detached(() => pump());
     });
   }
 
@@ -238,6 +241,20 @@ export function createJournalService(opts: JournalOptions) {
       if (inputs.length === 0) return [];
       if (inputs.length > MAX_BATCH) throw new InputError(`at most ${MAX_BATCH} entries can be appended at once`);
       return enqueue(inputs.map(validate));
+    },
+
+    /**
+     * Appends inside the caller's transaction, so a state change and its journal entries commit
+     * together or not at all. Bypasses group commit: the head row stays locked until the caller
+     * commits, which serializes such transactions with every other append.
+     */
+    async appendWithin(tx: SqlTx, inputs: readonly AppendInput[]): Promise<JournalEntry[]> {
+      if (inputs.length === 0) return [];
+      const bodies = inputs.map(validate);
+      const head = await store.lockHead(tx);
+      const p = seal([{ bodies, resolve: () => undefined, reject: () => undefined }], head);
+      await store.insertEntries(tx, p.entries, p.next);
+      return p.entries;
     },
 
     checkpoint,

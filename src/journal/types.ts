@@ -13,6 +13,18 @@ export const JOURNAL_KINDS = [
   'policy.refused',
   'policy.rolled_back',
   'policy.decided',
+  'user.created',
+  'user.key_created',
+  'user.key_revoked',
+  'twin.created',
+  'twin.mode_changed',
+  'kill_switch.changed',
+  'auth.refused',
+  'proposal.refused',
+  'proposal.transitioned',
+  'proposal.reviewed',
+  'proposal.escalated',
+  'proposal.audited',
 ] as const;
 export type JournalKind = (typeof JOURNAL_KINDS)[number];
 

@@ -12,14 +12,19 @@
  *   → a checkpoint at the export's size exists → the trusted checkpoint (signature, not newer than
  *   the export, same root at its size, consistency proof to the latest checkpoint).
  *
- * Hot path: the verifier streams the file and works on hex strings end to end (see hash.ts for
- * why), keeping only the Merkle frontier, plus the leaves when a trusted checkpoint needs a
- * consistency proof.
+ * Hot path: the verifier streams the file, keeping only the Merkle frontier (plus the leaves when
+ * a trusted checkpoint needs a consistency proof). A line already in canonical form (what
+ * `regent journal export` writes, see exportLine in hash.ts) is checked straight from its bytes
+ * by fastline.ts: canonical body built from slices of the line, hashes compared with the line's
+ * hex in place, no JSON.parse and no per-line allocation beyond the digests. Any other line takes
+ * the slow path (JSON.parse, checkEntryShape, canonicalBody), which also produces every failure
+ * message, so both paths report exactly the same first failure.
  */
 import { FileHandle, open, readFile, readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { hash } from 'node:crypto';
 import { canonicalBody, JournalEntry, toHex } from './hash';
+import { FastLineScanner } from './fastline';
 import { CompactRange, consistencyProof, verifyConsistency } from './merkle';
 import { Checkpoint, NoteKeyError, openNote, parseCheckpoint, parseVerifierKey, VerifierKey } from './note';
 
@@ -65,6 +70,32 @@ const POLICY_VERSION = /^sha256:[0-9a-f]{64}$/;
 const TS = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
 const CHECKPOINT_FILE = /^(0|[1-9][0-9]*)\.note$/;
 const READ_CHUNK = 1 << 20;
+/** Checkpoint notes read ahead (a few hundred bytes each); later ones are read when needed. */
+const NOTE_PREFETCH = 4096;
+/**
+ * HEX_PAIR[byte] = its two lowercase hex digits as a little-endian 16-bit word, so that two hash
+ * bytes can be compared with four hex characters of a line in one 32-bit read.
+ */
+const HEX_PAIR = new Uint16Array(256);
+for (let c = 0; c < 256; c++) {
+  const hex = c.toString(16).padStart(2, '0');
+  HEX_PAIR[c] = hex.charCodeAt(0) | (hex.charCodeAt(1) << 8);
+}
+
+/**
+ * Whether the 64 characters at dv[at..] are the lowercase hex of `digest` (32 latin1 chars),
+ * copying the digest's bytes to out[outAt..] as it goes (partly written when false).
+ */
+function hexEqualsInto(dv: DataView, at: number, digest: string, out: Uint8Array, outAt: number): boolean {
+  for (let i = 0; i < 16; i++) {
+    const c0 = digest.charCodeAt(2 * i);
+    const c1 = digest.charCodeAt(2 * i + 1);
+    out[outAt + 2 * i] = c0;
+    out[outAt + 2 * i + 1] = c1;
+    if (dv.getInt32(at + 4 * i, true) !== ((HEX_PAIR[c0] as number) | ((HEX_PAIR[c1] as number) << 16))) return false;
+  }
+  return true;
+}
 
 /**
  * Checks one parsed line against the entry contract: exactly the nine fields, with the right
@@ -234,9 +265,63 @@ async function checkEntries(file: string, rootsAt: ReadonlySet<number>, keepLeav
   if (rootsAt.has(0)) roots.set(0, tree.rootHex());
   // Leaves go into one growing buffer (32 bytes each) instead of one Buffer object per leaf.
   let leafBuf = keepLeaves ? Buffer.allocUnsafe(32 * 1024) : null;
-  const chainScratch = Buffer.alloc(65); // 0x02 ‖ previous chain (zeros before seq 1) ‖ leaf
+  let chainScratch = Buffer.alloc(65); // 0x02 ‖ previous chain (zeros before seq 1) ‖ leaf
   chainScratch[0] = 0x02;
+  // The fast path writes the next chain here while comparing it, then swaps the two buffers, so
+  // a mismatch leaves chainScratch (the previous chain) untouched for the slow path.
+  let chainSpare = Buffer.alloc(65);
+  chainSpare[0] = 0x02;
   let lineNo = 0;
+  const scanner = new FastLineScanner();
+
+  // Lines are verified in seq order, so the next size that wants a root is all there is to check.
+  const rootSizes = [...rootsAt].filter((n) => n > 0).sort((a, b) => a - b);
+  let nextRootIndex = 0;
+  let nextRootAt = rootSizes[0] ?? -1;
+
+  /** Bookkeeping after line `seq` verified; chainScratch holds 0x02 ‖ its chain ‖ its leaf. */
+  const afterLine = (seq: number): void => {
+    if (seq === nextRootAt) {
+      roots.set(seq, tree.rootHex());
+      nextRootAt = rootSizes[++nextRootIndex] ?? -1;
+    }
+    if (leafBuf !== null) {
+      const off = (seq - 1) * 32;
+      if (off + 32 > leafBuf.length) {
+        const bigger = Buffer.allocUnsafe(leafBuf.length * 2);
+        leafBuf.copy(bigger);
+        leafBuf = bigger;
+      }
+      chainScratch.copy(leafBuf, off, 33, 65);
+    }
+  };
+
+  /**
+   * Fast path (fastline.ts): a line already in canonical form is hashed straight from its bytes.
+   * It only ever accepts; on anything else (not canonical, wrong seq, hash mismatch) it returns
+   * false having changed nothing the slow path relies on, and the slow path decides and reports.
+   */
+  let view: DataView = new DataView(new ArrayBuffer(0)); // over `viewOf`, for 32-bit reads
+  let viewOf: Buffer | null = null;
+  const processFast = (b: Buffer, start: number, end: number): boolean => {
+    if (!scanner.scan(b, start, end) || scanner.seq !== lineNo + 1) return false;
+    if (b !== viewOf) {
+      view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      viewOf = b;
+    }
+    const leaf = hash('sha256', scanner.inputView(), 'binary');
+    // 0x02 ‖ prev chain ‖ leaf (on a mismatch the slow path rewrites the leaf part anyway).
+    if (!hexEqualsInto(view, scanner.leafAt, leaf, chainScratch, 33)) return false;
+    const chain = hash('sha256', chainScratch, 'binary');
+    if (!hexEqualsInto(view, scanner.chainAt, chain, chainSpare, 1)) return false;
+    const seq = ++lineNo;
+    tree.appendFrom(chainScratch, 33);
+    afterLine(seq);
+    const done = chainScratch;
+    chainScratch = chainSpare; // 0x02 ‖ this line's chain ‖ (next leaf goes here)
+    chainSpare = done;
+    return true;
+  };
 
   const processLine = (line: string): void => {
     lineNo++;
@@ -279,16 +364,7 @@ async function checkEntries(file: string, rootsAt: ReadonlySet<number>, keepLeav
     }
     tree.appendFrom(chainScratch, 33);
     chainScratch.write(chainHex, 1, 'hex');
-    if (rootsAt.has(seq)) roots.set(seq, tree.rootHex());
-    if (leafBuf !== null) {
-      const off = (seq - 1) * 32;
-      if (off + 32 > leafBuf.length) {
-        const bigger = Buffer.allocUnsafe(leafBuf.length * 2);
-        leafBuf.copy(bigger);
-        leafBuf = bigger;
-      }
-      chainScratch.copy(leafBuf, off, 33, 65);
-    }
+    afterLine(seq);
   };
 
   let fh: FileHandle;
@@ -304,35 +380,47 @@ async function checkEntries(file: string, rootsAt: ReadonlySet<number>, keepLeav
     // Lines are found on bytes (0x0A never occurs inside a UTF-8 multi-byte sequence, and JSON
     // strings cannot hold a raw newline) and decoded one by one, so an ASCII line stays a
     // one-byte string even when a neighbour holds non-ASCII text; that keeps JSON.parse fast.
-    let buf = Buffer.allocUnsafe(READ_CHUNK);
+    let buf = Buffer.allocUnsafe(READ_CHUNK); // the carried partial line, then the new bytes
     let filled = 0;
-    for (;;) {
-      if (filled === buf.length) {
-        // One line longer than the buffer: grow instead of failing on big entries.
-        const bigger = Buffer.allocUnsafe(buf.length * 2);
-        buf.copy(bigger, 0, 0, filled);
-        buf = bigger;
+    // The next chunk is read while this one is checked, so the scan never waits on the disk.
+    const incoming = Buffer.allocUnsafe(READ_CHUNK);
+    let pending: Promise<{ bytesRead: number }> | null = fh.read(incoming, 0, READ_CHUNK, null);
+    try {
+      for (;;) {
+        let bytesRead: number;
+        try {
+          ({ bytesRead } = await (pending as Promise<{ bytesRead: number }>));
+        } catch (err) {
+          pending = null;
+          fail({ at: 'file', message: `cannot read entries.jsonl: ${describeError(err)}` });
+        }
+        pending = null;
+        if (bytesRead === 0) break;
+        if (filled + bytesRead > buf.length) {
+          // One line longer than the buffer: grow instead of failing on big entries.
+          const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, filled + bytesRead));
+          buf.copy(bigger, 0, 0, filled);
+          buf = bigger;
+        }
+        incoming.copy(buf, filled, 0, bytesRead);
+        pending = fh.read(incoming, 0, READ_CHUNK, null);
+        const end = filled + bytesRead;
+        let start = 0;
+        let nl = buf.indexOf(0x0a, start);
+        while (nl >= 0 && nl < end) {
+          if (!processFast(buf, start, nl)) processLine(buf.toString('utf8', start, nl));
+          start = nl + 1;
+          nl = buf.indexOf(0x0a, start);
+        }
+        buf.copy(buf, 0, start, end);
+        filled = end - start;
       }
-      let bytesRead: number;
-      try {
-        ({ bytesRead } = await fh.read(buf, filled, buf.length - filled, null));
-      } catch (err) {
-        fail({ at: 'file', message: `cannot read entries.jsonl: ${describeError(err)}` });
-      }
-      if (bytesRead === 0) break;
-      const end = filled + bytesRead;
-      let start = 0;
-      let nl = buf.indexOf(0x0a, start);
-      while (nl >= 0 && nl < end) {
-        processLine(buf.toString('utf8', start, nl));
-        start = nl + 1;
-        nl = buf.indexOf(0x0a, start);
-      }
-      buf.copy(buf, 0, start, end);
-      filled = end - start;
+    } finally {
+      // A failing line can leave a read in flight: let it settle before the file is closed.
+      if (pending !== null) await pending.catch(() => undefined);
     }
     // A final line without a newline still counts; a file ending in "\n" leaves nothing over.
-    if (filled > 0) processLine(buf.toString('utf8', 0, filled));
+    if (filled > 0 && !processFast(buf, 0, filled)) processLine(buf.toString('utf8', 0, filled));
   } finally {
     await fh.close();
   }
@@ -344,6 +432,23 @@ async function checkEntries(file: string, rootsAt: ReadonlySet<number>, keepLeav
     for (let i = 0; i < lineNo; i++) leaves[i] = all.subarray(i * 32, i * 32 + 32);
   }
   return { count: lineNo, roots, leaves };
+}
+
+/**
+ * Starts reading the first NOTE_PREFETCH checkpoint notes, one after another, in the background:
+ * they arrive while the entries are being checked instead of costing a disk round trip each
+ * afterwards. Nothing is decided here: a read error is kept and surfaces when (and only if) the
+ * checkpoint stage awaits that note, exactly where reading it directly would have thrown.
+ */
+function prefetchNotes(dir: string, sizes: readonly number[]): Map<number, Promise<Buffer | null>> {
+  const out = new Map<number, Promise<Buffer | null>>();
+  let previous: Promise<unknown> = Promise.resolve();
+  for (const n of sizes.slice(0, NOTE_PREFETCH)) {
+    const read = previous.then(() => readOptional(path.join(dir, 'checkpoints', `${n}.note`)));
+    previous = read.catch(() => undefined); // handled here, rethrown to whoever awaits `read`
+    out.set(n, read);
+  }
+  return out;
 }
 
 /** Reads the trusted note's claimed size without trusting it, to know which root to keep. */
@@ -380,6 +485,7 @@ async function run(dir: string, opts: VerifyOptions): Promise<VerifyResult> {
   const { key, source } = await loadKey(dir, opts, warnings);
   const manifest = await loadManifest(dir);
   const files = await listCheckpointFiles(dir);
+  const notes = prefetchNotes(dir, files);
 
   const trustedSize = opts.trustedNoteText !== undefined ? peekCheckpointSize(opts.trustedNoteText) : null;
   const rootsAt = new Set<number>([...files, ...manifest.checkpoints]);
@@ -409,7 +515,7 @@ async function run(dir: string, opts: VerifyOptions): Promise<VerifyResult> {
   // Every checkpoint: signature first (nothing in an unsigned note means anything), then content.
   for (const n of files) {
     const at = 'checkpoint' as const;
-    const bytes = await readOptional(path.join(dir, 'checkpoints', `${n}.note`));
+    const bytes = await (notes.get(n) ?? readOptional(path.join(dir, 'checkpoints', `${n}.note`)));
     if (bytes === null) fail({ at, checkpoint: n, message: `checkpoints/${n}.note disappeared while verifying` });
     const opened = openNote(bytes, key);
     if (!opened.verified) fail({ at, checkpoint: n, message: `checkpoint ${n}: ${opened.reason}` });

@@ -1,4 +1,4 @@
-import { abilityFor, can, CAPABILITIES, ROLES, type Actor, type Capability, type Role } from './roles';
+import { abilityFor, can, canSome, CAPABILITIES, ROLES, type Actor, type Capability, type Role } from './roles';
 
 /**
  * The whole matrix, written out: every role × every capability, for the actor's own twins and
@@ -14,11 +14,12 @@ const MATRIX: Record<Capability, Record<Role, Expect>> = {
   'objective.assign': { executive: 'own', approver: 'no', auditor: 'no', admin: 'no' },
   'killSwitch.engageTwin': { executive: 'own', approver: 'no', auditor: 'no', admin: 'yes' },
   'killSwitch.engageGlobal': { executive: 'no', approver: 'no', auditor: 'no', admin: 'yes' },
+  'killSwitch.read': { executive: 'yes', approver: 'yes', auditor: 'yes', admin: 'yes' },
   'proposal.read': { executive: 'own', approver: 'yes', auditor: 'no', admin: 'no' },
   'proposal.decide': { executive: 'no', approver: 'yes', auditor: 'no', admin: 'no' },
   'journal.read': { executive: 'no', approver: 'no', auditor: 'yes', admin: 'yes' },
   'journal.export': { executive: 'no', approver: 'no', auditor: 'yes', admin: 'no' },
-  'journal.verify': { executive: 'no', approver: 'no', auditor: 'yes', admin: 'no' },
+  'journal.verify': { executive: 'no', approver: 'no', auditor: 'yes', admin: 'yes' },
   'journal.audit': { executive: 'no', approver: 'no', auditor: 'yes', admin: 'no' },
   'user.manage': { executive: 'no', approver: 'no', auditor: 'no', admin: 'yes' },
   'connector.manage': { executive: 'no', approver: 'no', auditor: 'no', admin: 'yes' },
@@ -32,7 +33,9 @@ describe('people are authorized by role', () => {
     expect(Object.keys(MATRIX).sort()).toEqual(Object.keys(CAPABILITIES).sort());
   });
 
-  const rows = ROLES.flatMap((role) => (Object.keys(CAPABILITIES) as Capability[]).map((capability) => [role, capability, MATRIX[capability][role]] as const));
+  const rows = ROLES.flatMap((role) =>
+    (Object.keys(CAPABILITIES) as Capability[]).map((capability) => [role, capability, MATRIX[capability][role]] as const),
+  );
 
   it.each(rows)('a user with role %s and capability %s: %s', (role, capability, expected) => {
     const own = can(dana(role), capability, { owner: 'user:dana' });
@@ -42,7 +45,8 @@ describe('people are authorized by role', () => {
   });
 
   it('denies everything to a user without roles', () => {
-    for (const capability of Object.keys(CAPABILITIES) as Capability[]) expect(can({ id: 'x', roles: [] }, capability, { owner: 'user:x' })).toBe(false);
+    for (const capability of Object.keys(CAPABILITIES) as Capability[])
+      expect(can({ id: 'x', roles: [] }, capability, { owner: 'user:x' })).toBe(false);
   });
 
   it('combines the capabilities of several roles', () => {
@@ -60,5 +64,12 @@ describe('people are authorized by role', () => {
     const ability = abilityFor(dana('executive'));
     expect(ability.can('setMode', 'Twin')).toBe(true); // some twin, i.e. their own
     expect(ability.can('delete', 'Twin')).toBe(false);
+  });
+
+  it('lets list routes ask whether a capability holds for some resource, and never widens the global kill switch', () => {
+    expect(canSome(dana('executive'), 'twin.read')).toBe(true);
+    expect(canSome(dana('approver'), 'twin.read')).toBe(false);
+    expect(canSome(dana('executive'), 'killSwitch.engageGlobal')).toBe(false);
+    expect(canSome(dana('admin'), 'killSwitch.engageGlobal')).toBe(true);
   });
 });

@@ -8,7 +8,8 @@ import { AbilityBuilder, createMongoAbility, subject, type MongoAbility } from '
 export const ROLES = ['executive', 'approver', 'auditor', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
-export type AppAction = 'create' | 'read' | 'update' | 'delete' | 'setMode' | 'assign' | 'decide' | 'export' | 'verify' | 'audit' | 'engage';
+export type AppAction =
+  'create' | 'read' | 'update' | 'delete' | 'setMode' | 'assign' | 'decide' | 'export' | 'verify' | 'audit' | 'engage';
 export type AppSubject = 'Twin' | 'Objective' | 'Proposal' | 'Journal' | 'User' | 'Connector' | 'Policy' | 'KillSwitch';
 /** Untyped at the CASL level (string subjects with conditions); callers go through `can` and the
  *  closed Capability union below, which is where the type safety lives. */
@@ -33,6 +34,7 @@ export const CAPABILITIES = {
   'objective.assign': { action: 'assign', subject: 'Objective' },
   'killSwitch.engageTwin': { action: 'engage', subject: 'KillSwitch' },
   'killSwitch.engageGlobal': { action: 'engage', subject: 'KillSwitch' },
+  'killSwitch.read': { action: 'read', subject: 'KillSwitch' },
   'proposal.read': { action: 'read', subject: 'Proposal' },
   'proposal.decide': { action: 'decide', subject: 'Proposal' },
   'journal.read': { action: 'read', subject: 'Journal' },
@@ -49,6 +51,8 @@ export type Capability = keyof typeof CAPABILITIES;
 export function abilityFor(actor: Actor): AppAbility {
   const { can, build } = new AbilityBuilder<AppAbility>(createMongoAbility);
   const owner = `user:${actor.id}`;
+  // Whether execution is halted is no secret from anyone who works with Regent.
+  if (actor.roles.length) can('read', 'KillSwitch');
   for (const role of actor.roles) {
     switch (role) {
       case 'executive':
@@ -68,7 +72,8 @@ export function abilityFor(actor: Actor): AppAbility {
         // Admins run the installation but do not approve business actions: separation of duties.
         can(['create', 'read', 'update', 'delete', 'setMode'], ['User', 'Twin', 'Connector', 'Policy']);
         can('engage', 'KillSwitch');
-        can('read', 'Journal');
+        // Reading and verifying the journal changes nothing; exporting and auditing stay with auditors.
+        can(['read', 'verify'], 'Journal');
         break;
     }
   }
@@ -81,6 +86,21 @@ export function abilityFor(actor: Actor): AppAbility {
  */
 export function can(actor: Actor, capability: Capability, attributes: Record<string, unknown> = {}): boolean {
   const { action, subject: type } = CAPABILITIES[capability];
-  const attrs = capability === 'killSwitch.engageGlobal' ? { ...attributes, scope: 'global' } : capability === 'killSwitch.engageTwin' ? { scope: 'twin', ...attributes } : attributes;
+  const attrs =
+    capability === 'killSwitch.engageGlobal'
+      ? { ...attributes, scope: 'global' }
+      : capability === 'killSwitch.engageTwin'
+        ? { scope: 'twin', ...attributes }
+        : attributes;
   return abilityFor(actor).can(action, subject(type, { ...attrs }));
+}
+
+/**
+ * Whether `actor` has `capability` for at least one resource (their own twins, say): the check
+ * for list routes, whose results are then filtered with `can` per item.
+ */
+export function canSome(actor: Actor, capability: Capability): boolean {
+  const { action, subject: type } = CAPABILITIES[capability];
+  if (capability === 'killSwitch.engageGlobal') return can(actor, capability);
+  return abilityFor(actor).can(action, type);
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { SqlTx } from '../db/sql';
 import { InputError, NotFoundError, UnavailableError } from '../errors/errors';
 import type { JournalService } from '../journal/service';
 import type { Logger } from '../log/logger';
@@ -160,12 +161,12 @@ export function createPolicyService(opts: PolicyServiceOptions) {
      * period limit, reserves the amount in the same transaction. Totals are locked, so concurrent
      * requests can never together pass a limit: the one that would is decided again and capped.
      */
-    async decideAndReserve(request: Omit<DecisionRequest, 'spent' | 'spentBy'>, ref: string): Promise<ReservedDecision> {
+    async decideAndReserve(request: Omit<DecisionRequest, 'spent' | 'spentBy'>, ref: string, within?: SqlTx): Promise<ReservedDecision> {
       const bundle = inForce();
       const first = decide(bundle, request);
       if (first.outcome !== 'execute' || first.reservations.length === 0) return { decision: first, reservationIds: [] };
       const keys = totalKeys(first);
-      return store.transaction(async (tx) => {
+      const run = async (tx: SqlTx): Promise<ReservedDecision> => {
         const totals = await store.lockTotals(tx, keys);
         const spentBy: Record<string, Spent> = {};
         for (const k of keys) {
@@ -180,13 +181,33 @@ export function createPolicyService(opts: PolicyServiceOptions) {
         });
         const reservationIds = await store.addReservations(tx, ref, items);
         return { decision, reservationIds };
-      });
+      };
+      return within ? run(within) : store.transaction(run);
+    },
+
+    /**
+     * Books an approved action's amounts on the running totals without a limit check: the
+     * people who approved it accepted any excess. Idempotent per `ref`.
+     */
+    async reserveApproved(decision: Decision, ref: string, within?: SqlTx): Promise<string[]> {
+      if (decision.reservations.length === 0) return [];
+      const keys = totalKeys(decision);
+      const run = async (tx: SqlTx): Promise<string[]> => {
+        await store.lockTotals(tx, keys);
+        if (await store.hasReservations(tx, ref)) return [];
+        const items = keys.map((k) => {
+          const r = decision.reservations.find((x) => x.delegator === k.delegator && `${x.key}@${x.tz}` === k.periodKey && x.currency === k.currency)!;
+          return { ...k, authority: r.authority, amountMinor: toMinor(r.amount, r.currency) };
+        });
+        return store.addReservations(tx, ref, items);
+      };
+      return within ? run(within) : store.transaction(run);
     },
 
     /** Gives reserved amounts back (rejection, expiry, failure). */
-    release: (ref: string) => store.release(ref),
+    release: (ref: string, within?: SqlTx) => store.release(ref, within),
     /** Keeps reserved amounts as spent (executed). */
-    commit: (ref: string) => store.commit(ref),
+    commit: (ref: string, within?: SqlTx) => store.commit(ref, within),
 
     versions: (limit?: number) => store.listVersions(limit),
 

@@ -109,9 +109,14 @@ export function createPolicyStore(sql: Sql) {
       return ids;
     },
 
+    async hasReservations(tx: SqlTx, ref: string): Promise<boolean> {
+      const rows = await tx.query(`SELECT 1 FROM spend_reservations WHERE ref = $1 AND status <> 'released' LIMIT 1`, [ref]);
+      return rows.length > 0;
+    },
+
     /** reserved → released, giving the amount back to the running total. Returns rows changed. */
-    async release(ref: string): Promise<number> {
-      return sql.transaction(async (tx) => {
+    async release(ref: string, within?: SqlTx): Promise<number> {
+      const run = async (tx: SqlTx) => {
         const rows = await tx.query<{ delegator: string; period_key: string; currency: string; amount_minor: string }>(
           `UPDATE spend_reservations SET status = 'released', updated_at = now() WHERE ref = $1 AND status = 'reserved'
            RETURNING delegator, period_key, currency, amount_minor`,
@@ -124,12 +129,13 @@ export function createPolicyStore(sql: Sql) {
           );
         }
         return rows.length;
-      });
+      };
+      return within ? run(within) : sql.transaction(run);
     },
 
     /** reserved → committed once the action executed; the running total keeps the amount. */
-    async commit(ref: string): Promise<number> {
-      const rows = await sql.query(
+    async commit(ref: string, within?: SqlTx): Promise<number> {
+      const rows = await (within ?? sql).query(
         `UPDATE spend_reservations SET status = 'committed', updated_at = now() WHERE ref = $1 AND status = 'reserved' RETURNING id`,
         [ref],
       );

@@ -135,6 +135,7 @@ describe('the regent CLI', () => {
     const outDir = path.join(dataDir, 'ex');
     expect(regent(['journal', 'export', '--out', outDir], { REGENT_DATA_DIR: dataDir }).code).toBe(0);
     const kinds = fs.readFileSync(path.join(outDir, 'entries.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).kind);
-    expect(kinds).toEqual(['system.started', 'system.stopped']);
+    // The first start also created the admin (see users-cli.test.ts).
+    expect(kinds).toEqual(['policy.loaded', 'user.created', 'system.started', 'system.stopped']);
   });
 });

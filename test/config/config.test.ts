@@ -22,6 +22,9 @@ describe('configuration', () => {
     [{ DATABASE_URL: 'mysql://x' }, /^DATABASE_URL: must be a postgres/],
     [{ REGENT_SIGNING_KEY: 'hunter2' }, /^REGENT_SIGNING_KEY: must be a signing key/],
     [{ REGENT_JOURNAL_ORIGIN: 'has space' }, /^REGENT_JOURNAL_ORIGIN:/],
+    [{ REGENT_WEBHOOK_URL: 'ftp://x' }, /^REGENT_WEBHOOK_URL: must be an http\(s\) URL/],
+    [{ REGENT_WEBHOOK_URL: 'https://hooks.example/regent' }, /^REGENT_WEBHOOK_SECRET: is required when REGENT_WEBHOOK_URL is set/],
+    [{ REGENT_WEBHOOK_URL: 'https://hooks.example/regent', REGENT_WEBHOOK_SECRET: 'short' }, /^REGENT_WEBHOOK_SECRET: must be at least 16/],
   ])('refuses %j with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });

@@ -5,7 +5,7 @@
  */
 import { open, mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { JournalEntryBody, sealEntries, ZERO_CHAIN } from '../hash';
+import { exportLine, JournalEntry, JournalEntryBody, sealEntries, ZERO_CHAIN } from '../hash';
 import { CompactRange } from '../merkle';
 import { generateSigningKey, signCheckpoint, SigningKey, vkeyOf } from '../note';
 
@@ -107,7 +107,8 @@ export async function makeExport(dir: string, opts: MakeExportOptions): Promise<
         leaves.push(leaf);
         tree.append(leaf);
         if (wanted.has(tree.size)) roots.set(tree.size, tree.root());
-        text += JSON.stringify(sealed.entries[i]) + '\n';
+        // As `regent journal export` writes lines: contract order, data in JCS form.
+        text += exportLine(sealed.entries[i] as JournalEntry) + '\n';
       }
       await fh.write(text);
     }

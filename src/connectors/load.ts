@@ -1,0 +1,273 @@
+/**
+ * Loads `policies/connectors/*.yaml` into a registry, all or nothing: every problem in every file
+ * is reported with `file:line`, and a registry is only returned when there are none. Secrets are
+ * read from the environment here, once, and handed to the connector that owns them.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
+import type { z } from 'zod';
+import type { Sql } from '../db/sql';
+import { formatLoadError, type LoadError } from '../policy/load';
+import { createEmailConnector } from './email';
+import { createRegistry } from './registry';
+import { createRestConnector } from './rest';
+import { createSandboxConnector } from './sandbox';
+import {
+  ConnectorSchema,
+  EmailConnectorSchema,
+  RestConnectorSchema,
+  SandboxConnectorSchema,
+  secretEnvNames,
+  type ConnectorDoc,
+} from './schema';
+import type { Connector, ConnectorRegistry } from './types';
+
+export { formatLoadError, type LoadError };
+
+export interface ConnectorSource {
+  /** Label used in messages, e.g. policies/connectors/crm.yaml */
+  file: string;
+  text: string;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface ConnectorDeps {
+  sql: Sql;
+  /** Base delay of REST retry backoff; tests shorten it. */
+  restBackoffMs?: number;
+}
+
+/** A validated document and where it came from. */
+export interface CheckedConnector {
+  doc: ConnectorDoc;
+  file: string;
+  lineOf(path: readonly (string | number)[]): number;
+}
+
+export type CheckResult = { ok: true; connectors: CheckedConnector[] } | { ok: false; errors: LoadError[] };
+export type LoadConnectorsResult = { ok: true; registry: ConnectorRegistry } | { ok: false; errors: LoadError[] };
+
+type Path = readonly (string | number)[];
+
+function lineFinder(doc: Document, lines: LineCounter): (path: Path) => number {
+  const lineAt = (offset: number | undefined) => (offset === undefined ? 1 : lines.linePos(offset).line);
+  return (path) => {
+    let node: unknown = doc.contents;
+    let line = lineAt((node as YamlNode | null)?.range?.[0]);
+    for (const seg of path) {
+      if (isAlias(node)) node = node.resolve(doc);
+      if (isMap(node)) {
+        const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(seg));
+        if (!pair) break;
+        line = lineAt(((pair.key as YamlNode | null) ?? (pair.value as YamlNode | null))?.range?.[0]);
+        node = pair.value;
+      } else if (isSeq(node) && typeof seg === 'number') {
+        const item = node.items[seg] as YamlNode | undefined;
+        if (!item) break;
+        line = lineAt(item.range?.[0]);
+        node = item;
+      } else break;
+    }
+    return line;
+  };
+}
+
+const dotted = (path: Path) =>
+  path.reduce<string>((s, seg) => (typeof seg === 'number' ? `${s}[${seg}]` : s ? `${s}.${seg}` : String(seg)), '');
+
+function valueAt(data: unknown, path: Path): unknown {
+  let v = data;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[seg];
+  }
+  return v;
+}
+
+const SCHEMA_BY_TYPE: Record<string, z.ZodType> = {
+  rest: RestConnectorSchema,
+  email: EmailConnectorSchema,
+  sandbox: SandboxConnectorSchema,
+};
+
+/** The field names accepted at a path of a document of the data's type, for the error message. */
+function knownFields(data: unknown, path: Path): string[] {
+  let s: any = SCHEMA_BY_TYPE[String(valueAt(data, ['type']))];
+  const unwrap = () => {
+    for (;;) {
+      const def = s?._zod?.def;
+      if (def && ['optional', 'nullable', 'default'].includes(def.type)) s = def.innerType;
+      else if (def?.type === 'lazy') s = def.getter();
+      else return;
+    }
+  };
+  unwrap();
+  for (const seg of path) {
+    const def = s?._zod?.def;
+    if (typeof seg === 'number' && def?.type === 'array') s = def.element;
+    else if (def?.type === 'object') s = def.shape[seg];
+    else if (def?.type === 'record') s = def.valueType;
+    else return [];
+    unwrap();
+  }
+  return s?._zod?.def?.type === 'object' ? Object.keys(s._zod.def.shape) : [];
+}
+
+function issueErrors(issue: z.core.$ZodIssue, data: unknown, file: string, lineOf: (p: Path) => number): LoadError[] {
+  const path = issue.path as Path;
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownFields(data, path);
+    const where = path.length ? ` in ${dotted(path)}` : '';
+    return issue.keys.map((key) => ({
+      file,
+      line: lineOf([...path, key]),
+      message: `unknown field "${key}"${where}${known.length ? ` (known fields: ${known.join(', ')})` : ''}`,
+    }));
+  }
+  if (valueAt(data, path) === undefined && (issue.code === 'invalid_type' || issue.message === 'required')) {
+    return [{ file, line: lineOf(path), message: `missing required field "${dotted(path)}"` }];
+  }
+  const message =
+    issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')
+      ? `expected ${issue.expected}, got ${JSON.stringify(valueAt(data, path))}`
+      : issue.message;
+  return [{ file, line: lineOf(path), message: path.length ? `${dotted(path)}: ${message}` : message }];
+}
+
+function parseSource(src: ConnectorSource, out: CheckedConnector[], errors: LoadError[]): void {
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(src.text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  let found = 0;
+  for (const doc of Array.isArray(docs) ? docs : []) {
+    if (doc.errors.length) {
+      for (const e of doc.errors)
+        errors.push({
+          file: src.file,
+          line: e.linePos?.[0]?.line ?? 1,
+          message: `YAML syntax error: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+        });
+      continue;
+    }
+    if (doc.contents === null) continue;
+    found++;
+    const lineOf = lineFinder(doc, lines);
+    let data: unknown;
+    try {
+      data = doc.toJS({ maxAliasCount: 1000 });
+    } catch (e) {
+      errors.push({ file: src.file, line: 1, message: `YAML error: ${(e as Error).message}` });
+      continue;
+    }
+    const parsed = ConnectorSchema.safeParse(data);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) errors.push(...issueErrors(issue, data, src.file, lineOf));
+      continue;
+    }
+    out.push({ doc: parsed.data, file: src.file, lineOf });
+  }
+  if (found === 0 && !errors.some((e) => e.file === src.file))
+    errors.push({ file: src.file, line: 1, message: 'no Connector document in this file' });
+}
+
+/** Checks across documents: unique ids, an action in one connector only, secrets present. */
+function crossCheck(connectors: CheckedConnector[], env: Env): LoadError[] {
+  const errors: LoadError[] = [];
+  const at = (c: CheckedConnector, path: Path) => `${c.file}:${c.lineOf(path)}`;
+  const ids = new Map<string, CheckedConnector>();
+  const actions = new Map<string, { c: CheckedConnector; i: number }>();
+  for (const c of connectors) {
+    const first = ids.get(c.doc.id);
+    if (first)
+      errors.push({ file: c.file, line: c.lineOf(['id']), message: `duplicate connector id "${c.doc.id}" (also in ${at(first, ['id'])})` });
+    else ids.set(c.doc.id, c);
+    c.doc.operations.forEach((op, i) => {
+      const prior = actions.get(op.action);
+      if (prior) {
+        errors.push({
+          file: c.file,
+          line: c.lineOf(['operations', i, 'action']),
+          message: `action ${op.action} is already declared by connector ${prior.c.doc.id} (${at(prior.c, ['operations', prior.i, 'action'])}); an action belongs to one connector`,
+        });
+      } else actions.set(op.action, { c, i });
+    });
+    for (const s of secretEnvNames(c.doc)) {
+      // Only the name is ever reported: the value, when there is one, is nobody's business here.
+      const value = env[s.name];
+      if (!value) {
+        errors.push({
+          file: c.file,
+          line: c.lineOf(s.path),
+          message: `environment variable ${s.name} (${dotted(s.path)}) is not set; set it, or rename the file to *.yaml.example to disable connector ${c.doc.id}`,
+        });
+      } else if (/[\u0000-\u001f\u007f]/.test(value)) {
+        // A line break in a header value would be refused by fetch with the value in its message.
+        errors.push({
+          file: c.file,
+          line: c.lineOf(s.path),
+          message: `environment variable ${s.name} contains control characters (a line break?); credentials are one line`,
+        });
+      }
+    }
+  }
+  return errors;
+}
+
+const byPosition = (a: LoadError, b: LoadError) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line);
+
+/** Validates sources against the schema and each other, without making connectors. */
+export function checkConnectorSources(sources: readonly ConnectorSource[], env: Env): CheckResult {
+  const connectors: CheckedConnector[] = [];
+  const errors: LoadError[] = [];
+  for (const src of [...sources].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0))) parseSource(src, connectors, errors);
+  errors.push(...crossCheck(connectors, env));
+  return errors.length ? { ok: false, errors: errors.sort(byPosition) } : { ok: true, connectors };
+}
+
+/** Makes the connector of a checked document; its secrets are read from `env` here and only here. */
+function makeConnector(doc: ConnectorDoc, env: Env, deps: ConnectorDeps): Connector {
+  switch (doc.type) {
+    case 'rest':
+      return createRestConnector(doc, doc.auth ? env[doc.auth.secretEnv] : undefined, {
+        sql: deps.sql,
+        ...(deps.restBackoffMs !== undefined ? { backoffMs: deps.restBackoffMs } : {}),
+      });
+    case 'email':
+      return createEmailConnector(
+        doc,
+        doc.smtp.auth ? { user: env[doc.smtp.auth.userEnv]!, pass: env[doc.smtp.auth.passEnv]! } : undefined,
+        { sql: deps.sql },
+      );
+    case 'sandbox':
+      return createSandboxConnector(doc, { sql: deps.sql });
+  }
+}
+
+export function loadConnectorsFromSources(sources: readonly ConnectorSource[], env: Env, deps: ConnectorDeps): LoadConnectorsResult {
+  const checked = checkConnectorSources(sources, env);
+  if (!checked.ok) return checked;
+  return { ok: true, registry: createRegistry(checked.connectors.map((c) => makeConnector(c.doc, env, deps))) };
+}
+
+/**
+ * Reads `<dir>/connectors/*.yaml` (`*.yaml.example` files are documentation, not loaded). No
+ * directory means no connectors: every action is then unknown, and denied.
+ */
+export function readConnectorSources(dir: string): ConnectorSource[] {
+  const root = basename(resolve(dir));
+  const folder = join(dir, 'connectors');
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) return [];
+  return readdirSync(folder)
+    .filter((n) => /\.ya?ml$/.test(n))
+    .sort()
+    .map((n) => ({ file: `${root}/connectors/${n}`, text: readFileSync(join(folder, n), 'utf8') }));
+}
+
+/** Loads the connectors of a policies directory (`policies/connectors/*.yaml`). */
+export function loadConnectors(dir: string, env: Env, deps: ConnectorDeps): LoadConnectorsResult {
+  return loadConnectorsFromSources(readConnectorSources(dir), env, deps);
+}
+
+/** `file:line: message` lines, for the CLI and logs. */
+export const formatConnectorErrors = (errors: readonly LoadError[]) => errors.map(formatLoadError).join('\n');

@@ -1,0 +1,112 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import type { Sql } from '../db/sql';
+import type { Logger } from '../log/logger';
+
+/**
+ * Signed webhook notifications (pending approvals, escalations), kept in the database so they
+ * survive restarts, delivered at least once with exponential backoff.
+ *
+ * Each request carries `Regent-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`
+ * with the shared secret, and `Regent-Delivery: <id>` so receivers can drop duplicates.
+ */
+export interface WebhookOptions {
+  url: string;
+  secret: string;
+  maxAttempts?: number;
+  baseDelayMs?: number;
+  timeoutMs?: number;
+  pollIntervalMs?: number;
+}
+
+export function signature(secret: string, timestamp: number, body: string): string {
+  return `t=${timestamp},v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+interface DeliveryRow {
+  id: string;
+  url: string;
+  event: string;
+  payload: unknown;
+  attempts: number;
+}
+
+export function createWebhookNotifier(sql: Sql, log: Logger, o: WebhookOptions) {
+  const maxAttempts = o.maxAttempts ?? 8;
+  const baseDelayMs = o.baseDelayMs ?? 1000;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+
+  async function deliver(d: DeliveryRow): Promise<void> {
+    const body = JSON.stringify({ id: d.id, event: d.event, data: d.payload });
+    const t = Math.floor(Date.now() / 1000);
+    let error: string | null = null;
+    try {
+      const res = await fetch(d.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'regent-signature': signature(o.secret, t, body), 'regent-delivery': d.id, 'regent-event': d.event },
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(o.timeoutMs ?? 5000),
+      });
+      if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
+      await res.body?.cancel().catch(() => undefined);
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    const attempts = d.attempts + 1;
+    if (error === null) {
+      await sql.query(`UPDATE webhook_deliveries SET status = 'delivered', attempts = $2, delivered_at = now(), last_error = NULL WHERE id = $1`, [d.id, attempts]);
+      return;
+    }
+    const give = attempts >= maxAttempts;
+    const delay = baseDelayMs * 2 ** (attempts - 1);
+    await sql.query(
+      `UPDATE webhook_deliveries SET status = $2, attempts = $3, last_error = $4, next_attempt_at = now() + ($5::int * interval '1 millisecond') WHERE id = $1`,
+      [d.id, give ? 'failed' : 'pending', attempts, error.slice(0, 500), delay],
+    );
+    if (give) log.warn('webhook delivery failed for good', { delivery: d.id, event: d.event, attempts, error });
+  }
+
+  async function tick(): Promise<void> {
+    // Claim by pushing next_attempt_at forward, so several processes never send one delivery at once.
+    const due = await sql.query<DeliveryRow>(
+      `UPDATE webhook_deliveries SET next_attempt_at = now() + interval '60 seconds'
+        WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()
+                      ORDER BY next_attempt_at LIMIT 20 FOR UPDATE SKIP LOCKED)
+        RETURNING id, url, event, payload, attempts`,
+    );
+    await Promise.all(due.map(deliver));
+  }
+
+  const run = () => {
+    if (running) return;
+    running = tick()
+      .catch((err: unknown) => {
+        log.error('webhook delivery tick failed', { error: err });
+      })
+      .finally(() => {
+        running = undefined;
+      });
+  };
+
+  return {
+    /** Queues a notification (durably) and tries to send it right away. */
+    async notify(event: string, payload: Record<string, unknown>): Promise<string> {
+      const id = randomUUID();
+      await sql.query(`INSERT INTO webhook_deliveries (id, url, event, payload, status) VALUES ($1, $2, $3, $4::jsonb, 'pending')`, [id, o.url, event, JSON.stringify(payload)]);
+      run();
+      return id;
+    },
+    tick,
+    start(): void {
+      timer = setInterval(run, o.pollIntervalMs ?? 1000);
+      timer.unref();
+    },
+    async stop(): Promise<void> {
+      if (timer) clearInterval(timer);
+      while (running) await running;
+    },
+  };
+}
+
+export type WebhookNotifier = ReturnType<typeof createWebhookNotifier>;

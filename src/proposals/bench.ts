@@ -1,0 +1,161 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client } from 'pg';
+import { createRegistry } from '../connectors/registry';
+import { createSandboxConnector, seedSandbox } from '../connectors/sandbox';
+import { openDatabase, type Database } from '../db/database';
+import { loadOrCreateSigner } from '../journal/keys';
+import { createJournalService } from '../journal/service';
+import { createJournalStore } from '../journal/store';
+import type { Logger } from '../log/logger';
+import { createPeopleService } from '../people/service';
+import { createPolicyService } from '../policy/service';
+import { createPolicyStore } from '../policy/store';
+import { createTwinService } from '../twins/service';
+import { createProposalService } from './service';
+import { createProposalStore } from './store';
+import type { Proposal } from './types';
+
+export interface PipelineBenchResult {
+  actions_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  database: 'embedded' | 'postgres';
+  actions: number;
+  concurrency: number;
+}
+
+const AUTHORITY = `kind: Authority
+id: bench-twin
+version: 1
+delegator: user:bench-exec
+delegate: twin:bench-twin
+parent: null
+valid: { from: 2020-01-01T00:00:00Z, until: 2100-01-01T00:00:00Z }
+mode: execute
+currency: EUR
+grants:
+  - action: crm.discount.update
+    outcome: execute
+    when: { discountPct: { $lte: 20 } }
+    limits: { perAction: "1000", perPeriod: { amount: "1000000000", period: month } }
+`;
+
+/**
+ * Governed actions end to end in execute mode against the sandbox connector, durable: each
+ * request is validated, decided with its running total reserved, recorded and journaled, claimed
+ * by the executor, applied to the sandbox records, and its result recorded and journaled.
+ * Latency is from the request to the recorded execution. Runs on a scratch database.
+ */
+export async function benchPipeline(o: { postgresUrl?: string; actions: number; concurrency: number; log: Logger }): Promise<PipelineBenchResult> {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'regent-bench-pipeline-'));
+  let db: Database | undefined;
+  let drop: (() => Promise<void>) | undefined;
+  try {
+    if (o.postgresUrl) {
+      const name = `regent_bench_${process.pid}_${Date.now()}`;
+      const admin = new Client({ connectionString: o.postgresUrl });
+      await admin.connect();
+      await admin.query(`CREATE DATABASE ${name}`);
+      await admin.end();
+      const u = new URL(o.postgresUrl);
+      u.pathname = `/${name}`;
+      drop = async () => {
+        const c = new Client({ connectionString: o.postgresUrl });
+        await c.connect();
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await c.end();
+      };
+      db = await openDatabase({ kind: 'postgres', url: u.toString(), poolMax: Math.max(4, o.concurrency) }, scratch, { migrate: true });
+    } else {
+      db = await openDatabase({ kind: 'embedded', dir: path.join(scratch, 'pg') }, scratch, { migrate: true, command: 'regent bench pipeline' });
+    }
+    const policiesDir = path.join(scratch, 'policies');
+    fs.mkdirSync(path.join(policiesDir, 'authorities'), { recursive: true });
+    fs.writeFileSync(path.join(policiesDir, 'authorities', 'bench.yaml'), AUTHORITY);
+
+    const journal = createJournalService({
+      store: createJournalStore(db.sql),
+      signer: loadOrCreateSigner({ dataDir: scratch, origin: 'bench.regent.local/journal' }),
+      log: o.log,
+      checkpointEvery: 1000,
+      checkpointIntervalMs: 10_000,
+    });
+    await journal.start();
+    const policy = createPolicyService({ dir: policiesDir, store: createPolicyStore(db.sql), journal, log: o.log });
+    const loaded = await policy.start();
+    if (!loaded.ok) throw new Error('the bench authority did not load');
+    const people = createPeopleService({ sql: db.sql, journal, log: o.log });
+    await people.addUser({ id: 'bench-exec', name: 'Bench Executive', roles: ['executive'] }, 'system');
+    const twins = createTwinService({ sql: db.sql, journal, people, policy, log: o.log });
+    await twins.create({ id: 'bench-twin', owner: 'user:bench-exec', authority: 'bench-twin', mode: 'execute' }, 'user:bench-exec');
+    await seedSandbox(db.sql);
+    const registry = createRegistry([createSandboxConnector({ id: 'sandbox', operations: [{ action: 'crm.discount.update' }] }, { sql: db.sql })]);
+
+    const waiting = new Map<string, (p: Proposal) => void>();
+    const settled = new Map<string, Proposal>();
+    const proposals = createProposalService({
+      store: createProposalStore(db.sql),
+      journal,
+      policy,
+      connectors: () => registry,
+      twins,
+      log: o.log,
+      options: { pollIntervalMs: 50, sweepIntervalMs: 60_000 },
+      onSettled: (p) => {
+        const w = waiting.get(p.id);
+        if (w) w(p);
+        else settled.set(p.id, p); // finished before its caller started waiting
+      },
+    });
+    proposals.start();
+
+    const accounts = ['acme', 'globex', 'initech', 'umbrella'];
+    const one = async (i: number): Promise<number> => {
+      const t0 = performance.now();
+      let resolveDone!: (p: Proposal) => void;
+      const done = new Promise<Proposal>((r) => (resolveDone = r));
+      const { proposal } = await proposals.create('bench-twin', {
+        action: 'crm.discount.update',
+        args: { account: accounts[Math.abs(i) % accounts.length], discountPct: Math.abs(i) % 20, amount: `${(Math.abs(i) % 900) + 1}.00`, currency: "EUR" },
+        rationale: 'bench',
+        idempotencyKey: `bench-${i}`,
+      });
+      if (proposal.status !== 'approved') throw new Error(`bench action ${i} was ${proposal.status}, not approved`);
+      const early = settled.get(proposal.id);
+      let final: Proposal;
+      if (early) final = early;
+      else {
+        waiting.set(proposal.id, resolveDone);
+        final = await done;
+      }
+      waiting.delete(proposal.id);
+      settled.delete(proposal.id);
+      if (final.status !== 'executed') throw new Error(`bench action ${i} ended ${final.status}: ${final.error}`);
+      return performance.now() - t0;
+    };
+
+    // Warm-up, then the measured run.
+    for (let i = 0; i < Math.min(20, o.actions); i++) await one(-1 - i);
+    const latencies: number[] = [];
+    let next = 0;
+    const t = performance.now();
+    await Promise.all(
+      Array.from({ length: o.concurrency }, async () => {
+        while (next < o.actions) latencies.push(await one(next++));
+      }),
+    );
+    const seconds = (performance.now() - t) / 1000;
+    await proposals.stop();
+    policy.stop();
+    await journal.stop();
+    latencies.sort((a, b) => a - b);
+    const pct = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! * 100) / 100;
+    return { actions_per_s: Math.round(o.actions / seconds), p50_ms: pct(0.5), p99_ms: pct(0.99), database: db.kind, actions: o.actions, concurrency: o.concurrency };
+  } finally {
+    await db?.close().catch(() => undefined);
+    await drop?.().catch(() => undefined);
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,526 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Connector, ConnectorRegistry, Operation } from '../connectors/types';
+import type { SqlTx } from '../db/sql';
+import { ConflictError, InputError, NotFoundError, RegentError, UnavailableError } from '../errors/errors';
+import { canonicalize } from '../journal/jcs';
+import type { JournalService } from '../journal/service';
+import type { AppendInput } from '../journal/types';
+import type { Logger } from '../log/logger';
+import type { PolicyService } from '../policy/service';
+import type { Decision, DecisionRequest, Mode } from '../policy/types';
+import type { NewProposal, ProposalPatch, ProposalStore } from './store';
+import {
+  CreateProposalSchema,
+  ReviewSchema,
+  TERMINAL,
+  TRANSITIONS,
+  type ApprovalState,
+  type Proposal,
+  type ProposalStatus,
+  type Review,
+} from './types';
+
+/** What the proposal service needs to know about twins (the twins capability provides it). */
+export interface TwinPort {
+  get(id: string): Promise<{ id: string; owner: string; authority: string; mode: Mode; killed: boolean } | undefined>;
+  isHalted(id: string): Promise<boolean>;
+}
+
+/** A person deciding on a proposal. Twins never review. */
+export interface Reviewer {
+  id: string;
+  roles: readonly string[];
+}
+
+export interface ProposalOptions {
+  /** How long approved work may wait to execute (kill switch, retries) before it expires. */
+  executionWindowMs: number;
+  /** How long an executor holds a claim before another may take the work over. */
+  leaseMs: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  /** Sweep (expiry, escalation) and executor poll intervals. */
+  sweepIntervalMs: number;
+  pollIntervalMs: number;
+}
+
+export const DEFAULT_PROPOSAL_OPTIONS: ProposalOptions = {
+  executionWindowMs: 24 * 3600_000,
+  leaseMs: 30_000,
+  maxAttempts: 5,
+  retryBaseMs: 500,
+  sweepIntervalMs: 1000,
+  pollIntervalMs: 250,
+};
+
+export interface ProposalDeps {
+  store: ProposalStore;
+  journal: Pick<JournalService, 'appendWithin' | 'append'>;
+  policy: Pick<PolicyService, 'bundle' | 'version' | 'decide' | 'decideAndReserve' | 'reserveApproved' | 'release' | 'commit'>;
+  connectors: () => ConnectorRegistry;
+  twins: TwinPort;
+  log: Logger;
+  executorId?: string;
+  options?: Partial<ProposalOptions>;
+  /** Called after a proposal reaches pending_approval, or is escalated (webhook notifications). */
+  onPending?: (p: Proposal, why: 'pending' | 'escalated') => void;
+  /** Called after an execution ended (executed, failed, or back to approved for a retry). */
+  onSettled?: (p: Proposal) => void;
+}
+
+const OUTCOME_STATUS = { deny: 'denied', propose: 'proposed', approve: 'pending_approval', execute: 'approved' } as const;
+
+/** SHA-256 of the canonical args: what an approval is bound to. */
+export function payloadHash(args: unknown): string {
+  return createHash('sha256').update(canonicalize(args)).digest('hex');
+}
+
+function firstIssue(err: { issues: { path: PropertyKey[]; message: string }[] }, prefix: string): string {
+  const i = err.issues[0]!;
+  return `${prefix}${i.path.length ? i.path.map(String).join('.') + ': ' : ''}${i.message}`;
+}
+
+const subject = (id: string) => `proposal:${id}`;
+
+/**
+ * The governed action pipeline: an action request becomes a proposal, decided by policy,
+ * reviewed by people where policy says so, and executed exactly once through its connector.
+ * Every state change commits together with its journal entries.
+ */
+export function createProposalService(deps: ProposalDeps) {
+  const { store, journal, policy, twins, log } = deps;
+  const opts = { ...DEFAULT_PROPOSAL_OPTIONS, ...deps.options };
+  const executor = deps.executorId ?? `executor-${process.pid}-${randomUUID().slice(0, 8)}`;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let pollTimer: NodeJS.Timeout | undefined;
+  let running: Promise<number> | undefined;
+  let again = false;
+  let stopped = false;
+
+  function transitionEntry(p: Proposal, to: ProposalStatus, actor: string, reason: string, extra: Record<string, unknown> = {}): AppendInput {
+    return {
+      kind: 'proposal.transitioned',
+      actor,
+      subject: subject(p.id),
+      data: { twin: p.twin, action: p.action, from: p.status, to, reason, ...extra },
+      policyVersion: p.policyVersion,
+    };
+  }
+
+  function assertTransition(p: Proposal, to: ProposalStatus): void {
+    if (!TRANSITIONS[p.status].includes(to)) {
+      throw new ConflictError(`proposal ${p.id} is ${p.status}; it cannot become ${to}`, { status: p.status });
+    }
+  }
+
+  function resolve(action: string): { connector: Connector; operation: Operation } | undefined {
+    return deps.connectors().resolve(action);
+  }
+
+  function decisionEntry(id: string, twin: string, actor: string, request: DecisionRequest, d: Decision): AppendInput {
+    return {
+      kind: 'policy.decided',
+      actor,
+      subject: subject(id),
+      data: {
+        twin,
+        request: { ...request, at: typeof request.at === 'string' ? request.at : request.at.toISOString() },
+        outcome: d.outcome,
+        reasons: d.reasons.map((r) => ({ code: r.code, message: r.message, source: r.source })),
+        authority: d.authority,
+        approval: d.approval && { approvers: d.approval.approvers, quorum: d.approval.quorum, expiresAt: d.approval.expiresAt },
+      },
+      policyVersion: d.policyVersion,
+    };
+  }
+
+  function approvalState(d: Decision): ApprovalState | null {
+    if (!d.approval) return null;
+    return { approvers: d.approval.approvers, quorum: d.approval.quorum, expiresAt: d.approval.expiresAt, escalateTo: d.approval.escalateTo ?? [], approvedBy: [], escalated: false };
+  }
+
+  /** The status, expiry and audit flag a fresh decision leads to. */
+  function placement(d: Decision, twinMode: Mode, now: number): Pick<NewProposal, 'status' | 'approval' | 'expiresAt' | 'audit'> {
+    const status = OUTCOME_STATUS[d.outcome];
+    const approval = approvalState(d);
+    const expiresAt = status === 'pending_approval' ? approval!.expiresAt : status === 'approved' ? new Date(now + opts.executionWindowMs).toISOString() : null;
+    // Execute mode runs first and is looked at afterwards: queue it for post-hoc audit.
+    const audit = status === 'approved' && twinMode === 'execute' ? 'pending' : null;
+    return { status, approval, expiresAt, audit };
+  }
+
+  async function request(twin: { id: string; authority: string; mode: Mode }, action: string, attributes: Record<string, unknown>): Promise<DecisionRequest> {
+    return { principal: `twin:${twin.id}`, action, resource: attributes, at: new Date().toISOString(), twinMode: twin.mode, authority: twin.authority };
+  }
+
+  function kick(): void {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = executeDue().finally(() => {
+      running = undefined;
+      if (again) {
+        again = false;
+        kick();
+      }
+    });
+    running.catch((err) => log.error('executor tick failed', { error: err }));
+  }
+
+  /** Claims due work and runs it through its connector, one proposal at a time per claim batch. */
+  async function executeDue(limit = 20): Promise<number> {
+    let done = 0;
+    for (;;) {
+      // The claim and its journal entries commit together.
+      const claimed = await store.transaction(async (tx) => {
+        const rows = await store.claim(tx, executor, opts.leaseMs, limit);
+        await journal.appendWithin(
+          tx,
+          rows.map((p) =>
+            transitionEntry({ ...p, status: p.attempts > 1 ? 'executing' : 'approved' }, 'executing', 'system', p.attempts > 1 ? `attempt ${p.attempts}` : 'claimed for execution', { executor, attempt: p.attempts }),
+          ),
+        );
+        return rows;
+      });
+      if (claimed.length === 0) return done;
+      await Promise.all(claimed.map((p) => runOne(p)));
+      done += claimed.length;
+    }
+  }
+
+  async function runOne(p: Proposal): Promise<void> {
+    const ref = subject(p.id);
+    // The kill switch may have been engaged between the claim and now: check once more.
+    if (await twins.isHalted(p.twin)) {
+      await finishWith(p, { status: 'approved', nextAttemptAt: null }, async () => undefined, 'kill switch engaged; waiting');
+      return;
+    }
+    const resolved = resolve(p.action);
+    let outcome: { ok: true; result: Record<string, unknown> } | { ok: false; error: string; retryable: boolean };
+    if (!resolved) outcome = { ok: false, error: `no connector offers ${p.action} any more`, retryable: false };
+    else {
+      try {
+        // The proposal id is the idempotency key: a retry or a takeover never makes a second effect.
+        outcome = await resolved.connector.execute(p.action, p.args, p.id);
+      } catch (err) {
+        outcome = { ok: false, error: `connector failed: ${(err as Error).message}`, retryable: true };
+      }
+    }
+    if (outcome.ok) {
+      const finished = await finishWith(p, { status: 'executed', result: outcome.result, error: null }, async (tx) => {
+        await policy.commit(ref, tx);
+      }, 'executed');
+      if (finished) log.info('proposal executed', { proposal: p.id, action: p.action, twin: p.twin });
+      return;
+    }
+    const retry = outcome.retryable && p.attempts < opts.maxAttempts;
+    if (retry) {
+      const delay = opts.retryBaseMs * 2 ** (p.attempts - 1) * (0.5 + Math.random());
+      await finishWith(p, { status: 'approved', error: outcome.error, nextAttemptAt: new Date(Date.now() + delay).toISOString() }, async () => undefined, `will retry: ${outcome.error}`);
+      setTimeout(kick, delay + 10).unref();
+      return;
+    }
+    await finishWith(p, { status: 'failed', error: outcome.error }, async (tx) => {
+      await policy.release(ref, tx);
+    }, outcome.error);
+  }
+
+  /** Records an execution's end if this executor still holds the claim, with its journal entry. */
+  async function finishWith(p: Proposal, patch: ProposalPatch, extra: (tx: SqlTx) => Promise<void>, reason: string): Promise<Proposal | undefined> {
+    return store.transaction(async (tx) => {
+      const current = await store.lock(tx, p.id);
+      // Our claim lapsed and another executor took over: its result is the one that counts.
+      if (!current || current.status !== 'executing' || current.claimedBy !== executor) return undefined;
+      const updated = await store.update(tx, p.id, { ...patch, claimedBy: null, claimedUntil: null });
+      await extra(tx);
+      await journal.appendWithin(tx, [
+        transitionEntry(current, patch.status!, 'system', reason, patch.status === 'executed' ? { result: patch.result } : { error: patch.error ?? null }),
+      ]);
+      return updated;
+    }).then((updated) => {
+      if (updated) deps.onSettled?.(updated);
+      return updated;
+    });
+  }
+
+  /** Whether `reviewer` may approve, reject or edit `p` (separation of duties lives here). */
+  function eligibility(p: Proposal, reviewer: Reviewer, owner: string, attributes: Record<string, unknown>): string | null {
+    const approval = p.approval;
+    if (!approval) return 'this proposal does not wait for approval';
+    const me = `user:${reviewer.id}`;
+    const named = [...approval.approvers, ...(approval.escalated ? approval.escalateTo : [])];
+    const matches = named.some((a) => a === me || (a.startsWith('role:') && reviewer.roles.includes(a.slice(5))));
+    if (!matches) return `approval needs one of ${named.join(', ')}`;
+    // The twin's owner approves their own twin's request only where the tier names them.
+    if (owner === me && !named.includes(me)) return `${me} owns this twin and is not named by the approval tier`;
+    // Where an authority delegates to the approver, the amount must be within their own limits.
+    const bundle = policy.bundle();
+    if (bundle.byDelegate.has(me)) {
+      const own = policy.decide({ principal: me, action: p.action, resource: attributes, at: new Date().toISOString() });
+      const over = own.reasons.find((r) => ['over_per_action', 'over_period', 'no_grant', 'forbidden', 'not_valid', 'revoked', 'currency_mismatch'].includes(r.code));
+      if (own.outcome === 'deny' || over) return `beyond ${me}'s own authority: ${over?.message ?? own.reasons[0]?.message ?? 'denied'}`;
+    }
+    return null;
+  }
+
+  function attributesOf(action: string, args: Record<string, unknown>): Record<string, unknown> {
+    const r = resolve(action);
+    return r ? r.operation.attributes(args) : {};
+  }
+
+  return {
+    executorId: executor,
+
+    /** A twin's action request (POST /v1/proposals). The same idempotency key returns the same proposal. */
+    async create(twinId: string, body: unknown): Promise<{ proposal: Proposal; created: boolean }> {
+      const parsed = CreateProposalSchema.safeParse(body);
+      if (!parsed.success) {
+        const message = firstIssue(parsed.error, '');
+        await journal.append({ kind: 'proposal.refused', actor: `twin:${twinId}`, data: { reason: message, action: typeof (body as { action?: unknown })?.action === 'string' ? (body as { action: string }).action : null } });
+        throw new InputError(message);
+      }
+      const input = parsed.data;
+      const twin = await twins.get(twinId);
+      if (!twin) throw new NotFoundError(`twin ${twinId} does not exist`);
+      const existing = await store.byIdempotencyKey(twin.id, input.idempotencyKey);
+      if (existing) {
+        if (existing.action !== input.action || existing.argsHash !== payloadHash(input.args)) {
+          throw new ConflictError(`idempotency key ${input.idempotencyKey} was already used for a different request (proposal ${existing.id})`);
+        }
+        return { proposal: existing, created: false };
+      }
+      const resolved = resolve(input.action);
+      let args = input.args;
+      if (resolved) {
+        const valid = resolved.operation.input.safeParse(input.args);
+        if (!valid.success) {
+          const message = firstIssue(valid.error, `args of ${input.action}: `);
+          await journal.append({ kind: 'proposal.refused', actor: `twin:${twin.id}`, data: { reason: message, action: input.action, idempotencyKey: input.idempotencyKey } });
+          throw new InputError(message);
+        }
+        args = valid.data;
+      }
+      const id = randomUUID();
+      const req = await request(twin, input.action, resolved ? resolved.operation.attributes(args) : {});
+      let result: { proposal: Proposal; created: boolean };
+      try {
+        result = await store.transaction(async (tx) => {
+          const { decision } = await policy.decideAndReserve(req, subject(id), tx);
+          // An action no connector offers can never run, whatever a document says.
+          const d: Decision = resolved ? decision : { ...decision, outcome: 'deny', approval: null, reservations: [], reasons: [{ code: 'no_grant', message: `no connector offers ${input.action}`, source: 'connectors' }, ...decision.reasons.filter((r) => r.code !== 'granted')] };
+          const place = placement(d, twin.mode, Date.now());
+          const r = await store.insert({ id, twin: twin.id, action: input.action, args, argsHash: payloadHash(args), rationale: input.rationale, idempotencyKey: input.idempotencyKey, decision: d, context: null, ...place }, tx);
+          if (r.created) {
+            await journal.appendWithin(tx, [
+              decisionEntry(id, twin.id, `twin:${twin.id}`, req, d),
+              { ...transitionEntry({ ...r.proposal, status: 'proposed' }, place.status, `twin:${twin.id}`, d.reasons.find((x) => x.code !== 'granted' && x.code !== 'approval_tier')?.message ?? d.outcome), data: { twin: twin.id, action: input.action, from: null, to: place.status, rationale: input.rationale } },
+            ]);
+          }
+          return r;
+        });
+      } catch (err) {
+        if (err instanceof RegentError) {
+          await journal.append({ kind: 'proposal.refused', actor: `twin:${twin.id}`, data: { reason: err.message, action: input.action, idempotencyKey: input.idempotencyKey } }).catch(() => undefined);
+          throw err;
+        }
+        throw new UnavailableError(`the action request could not be recorded: ${(err as Error).message}`);
+      }
+      if (result.proposal.status === 'approved') kick();
+      if (result.proposal.status === 'pending_approval') deps.onPending?.(result.proposal, 'pending');
+      return result;
+    },
+
+    async get(id: string): Promise<Proposal> {
+      const p = await store.get(id);
+      if (!p) throw new NotFoundError(`proposal ${id} does not exist`);
+      return p;
+    },
+
+    list: (q: Parameters<ProposalStore['list']>[0]) => store.list(q),
+
+    reviews: (id: string): Promise<Review[]> => store.reviews(id),
+
+    /** The connector's preview of the effect, shown to approvers (no side effects). */
+    async preview(p: Proposal): Promise<{ summary: string; details: Record<string, unknown> } | null> {
+      const registry = deps.connectors();
+      const r = registry.resolve(p.action);
+      if (!r) return null;
+      try {
+        return await r.connector.simulate(p.action, p.args);
+      } catch (err) {
+        return { summary: `preview unavailable: ${(err as Error).message}`, details: {} };
+      }
+    },
+
+    /** approve | reject | edit | comment by a person. */
+    async review(id: string, reviewer: Reviewer, body: unknown): Promise<Proposal> {
+      const parsed = ReviewSchema.safeParse(body);
+      if (!parsed.success) throw new InputError(firstIssue(parsed.error, ''));
+      const input = parsed.data;
+      const me = `user:${reviewer.id}`;
+      const before = await store.get(id);
+      if (!before) throw new NotFoundError(`proposal ${id} does not exist`);
+      const twin = await twins.get(before.twin);
+      if (!twin) throw new NotFoundError(`twin ${before.twin} does not exist`);
+      const outcome = await store.transaction(async (tx) => {
+        const p = await store.lock(tx, id);
+        if (!p) throw new NotFoundError(`proposal ${id} does not exist`);
+        if (input.decision === 'comment') {
+          await store.addReview(tx, { proposalId: p.id, actor: me, decision: 'comment', comment: input.comment!, args: null, argsHash: p.argsHash, policyVersion: p.policyVersion });
+          await journal.appendWithin(tx, [{ kind: 'proposal.reviewed', actor: me, subject: subject(p.id), data: { decision: 'comment', comment: input.comment }, policyVersion: p.policyVersion }]);
+          return { proposal: p, kick: false, pending: false };
+        }
+        if (p.status !== 'pending_approval') throw new ConflictError(`proposal ${p.id} is ${p.status}; only a pending approval can be ${input.decision === 'edit' ? 'edited' : input.decision + 'd'}`, { status: p.status });
+        if (p.expiresAt && Date.parse(p.expiresAt) <= Date.now()) throw new ConflictError(`proposal ${p.id} expired at ${p.expiresAt}`, { status: 'expired' });
+        let current: Proposal = p;
+        const entries: AppendInput[] = [];
+        // An approval counts only under the policy version in force: decide again if it changed.
+        if (policy.version() !== p.policyVersion || input.decision === 'edit') {
+          let args = p.args;
+          if (input.decision === 'edit') {
+            const resolved = resolve(p.action);
+            const valid = resolved ? resolved.operation.input.safeParse(input.args) : undefined;
+            if (valid && !valid.success) throw new InputError(firstIssue(valid.error, `args of ${p.action}: `));
+            args = (valid?.data ?? input.args) as Record<string, unknown>;
+          }
+          const req = await request(twin, p.action, attributesOf(p.action, args));
+          const { decision } = await policy.decideAndReserve(req, subject(p.id), tx);
+          const place = placement(decision, twin.mode, Date.now());
+          const changedArgs = input.decision === 'edit';
+          const patch: ProposalPatch = { decision, policyVersion: decision.policyVersion, status: place.status, approval: place.approval, expiresAt: place.expiresAt, audit: place.audit };
+          if (changedArgs) Object.assign(patch, { args, argsHash: payloadHash(args) });
+          current = await store.update(tx, p.id, patch);
+          entries.push(decisionEntry(p.id, p.twin, changedArgs ? me : 'system', req, decision));
+          if (changedArgs) {
+            await store.addReview(tx, { proposalId: p.id, actor: me, decision: 'edit', comment: input.comment ?? null, args, argsHash: current.argsHash, policyVersion: current.policyVersion });
+            entries.push({ kind: 'proposal.reviewed', actor: me, subject: subject(p.id), data: { decision: 'edit', comment: input.comment ?? null, argsHash: current.argsHash, previousArgsHash: p.argsHash }, policyVersion: current.policyVersion });
+          }
+          entries.push(transitionEntry(p, current.status, changedArgs ? me : 'system', changedArgs ? 'edited; decided again' : 'policy changed; decided again'));
+          if (changedArgs || current.status !== 'pending_approval') {
+            await journal.appendWithin(tx, entries);
+            return { proposal: current, kick: current.status === 'approved', pending: current.status === 'pending_approval' };
+          }
+        }
+        const refusal = eligibility(current, reviewer, twin.owner, attributesOf(current.action, current.args));
+        if (refusal) throw new RegentError('forbidden', refusal);
+        if (input.decision === 'reject') {
+          assertTransition(current, 'rejected');
+          await store.addReview(tx, { proposalId: p.id, actor: me, decision: 'reject', comment: input.comment!, args: null, argsHash: current.argsHash, policyVersion: current.policyVersion });
+          const updated = await store.update(tx, p.id, { status: 'rejected', error: `rejected by ${me}: ${input.comment}` });
+          await policy.release(subject(p.id), tx);
+          entries.push({ kind: 'proposal.reviewed', actor: me, subject: subject(p.id), data: { decision: 'reject', comment: input.comment }, policyVersion: current.policyVersion });
+          entries.push(transitionEntry(current, 'rejected', me, input.comment!));
+          await journal.appendWithin(tx, entries);
+          return { proposal: updated, kick: false, pending: false };
+        }
+        // approve
+        const approval = current.approval!;
+        if (approval.approvedBy.includes(me)) throw new ConflictError(`${me} already approved proposal ${p.id}; quorum counts distinct people`);
+        await store.addReview(tx, { proposalId: p.id, actor: me, decision: 'approve', comment: input.comment ?? null, args: null, argsHash: current.argsHash, policyVersion: current.policyVersion });
+        const approvedBy = [...approval.approvedBy, me];
+        const reached = approvedBy.length >= approval.quorum;
+        entries.push({ kind: 'proposal.reviewed', actor: me, subject: subject(p.id), data: { decision: 'approve', comment: input.comment ?? null, argsHash: current.argsHash, approvals: approvedBy.length, quorum: approval.quorum }, policyVersion: current.policyVersion });
+        let updated: Proposal;
+        if (reached) {
+          assertTransition(current, 'approved');
+          await policy.reserveApproved(current.decision, subject(p.id), tx);
+          updated = await store.update(tx, p.id, { status: 'approved', approval: { ...approval, approvedBy }, expiresAt: new Date(Date.now() + opts.executionWindowMs).toISOString() });
+          entries.push(transitionEntry(current, 'approved', me, `quorum ${approval.quorum} reached: ${approvedBy.join(', ')}`));
+        } else {
+          updated = await store.update(tx, p.id, { approval: { ...approval, approvedBy } });
+        }
+        await journal.appendWithin(tx, entries);
+        return { proposal: updated, kick: reached, pending: false };
+      });
+      if (outcome.kick) kick();
+      if (outcome.pending) deps.onPending?.(outcome.proposal, 'pending');
+      return outcome.proposal;
+    },
+
+    /** Withdraws a proposal that has not run (the twin's owner, an admin, or the twin itself). */
+    async cancel(id: string, actor: string, reason: string): Promise<Proposal> {
+      return store.transaction(async (tx) => {
+        const p = await store.lock(tx, id);
+        if (!p) throw new NotFoundError(`proposal ${id} does not exist`);
+        assertTransition(p, 'cancelled');
+        const updated = await store.update(tx, id, { status: 'cancelled', error: `cancelled by ${actor}: ${reason}` });
+        await policy.release(subject(id), tx);
+        await journal.appendWithin(tx, [transitionEntry(p, 'cancelled', actor, reason)]);
+        return updated;
+      });
+    },
+
+    /** Post-hoc audit of an action executed in execute mode: passed or flagged. */
+    async audit(id: string, actor: string, verdict: 'passed' | 'flagged', comment?: string): Promise<Proposal> {
+      return store.transaction(async (tx) => {
+        const p = await store.lock(tx, id);
+        if (!p) throw new NotFoundError(`proposal ${id} does not exist`);
+        if (p.audit === null) throw new ConflictError(`proposal ${id} is not queued for post-hoc audit`);
+        if (p.audit !== 'pending') throw new ConflictError(`proposal ${id} was already audited (${p.audit})`);
+        const updated = await store.update(tx, id, { audit: verdict });
+        await journal.appendWithin(tx, [{ kind: 'proposal.audited', actor, subject: subject(id), data: { verdict, comment: comment ?? null, status: p.status }, policyVersion: p.policyVersion }]);
+        return updated;
+      });
+    },
+
+    /**
+     * Expires pending approvals and approved work whose time ran out; a pending approval with an
+     * escalation target is escalated once (another window, the target added) before it expires.
+     */
+    async sweep(): Promise<number> {
+      const escalated: Proposal[] = [];
+      const n = await store.transaction(async (tx) => {
+        const due = await store.lockExpired(tx, 100);
+        const entries: AppendInput[] = [];
+        for (const p of due) {
+          const a = p.approval;
+          if (p.status === 'pending_approval' && a && a.escalateTo.length > 0 && !a.escalated) {
+            const window = Math.max(Date.parse(a.expiresAt) - Date.parse(p.createdAt), 60_000);
+            const expiresAt = new Date(Date.now() + window).toISOString();
+            escalated.push(await store.update(tx, p.id, { approval: { ...a, escalated: true, expiresAt }, expiresAt }));
+            entries.push({ kind: 'proposal.escalated', actor: 'system', subject: subject(p.id), data: { to: a.escalateTo, expiresAt }, policyVersion: p.policyVersion });
+            continue;
+          }
+          await store.update(tx, p.id, { status: 'expired', error: `expired at ${p.expiresAt}` });
+          await policy.release(subject(p.id), tx);
+          entries.push(transitionEntry(p, 'expired', 'system', `no ${p.status === 'approved' ? 'execution' : 'decision'} before ${p.expiresAt}`));
+        }
+        await journal.appendWithin(tx, entries);
+        return due.length;
+      });
+      for (const p of escalated) deps.onPending?.(p, 'escalated');
+      return n;
+    },
+
+    executeDue,
+    kick,
+
+    /** Resolves once no execution started by kick() is running. */
+    async idle(): Promise<void> {
+      while (running) await running.catch(() => undefined);
+    },
+
+    pendingCount: () => store.pendingCount(),
+
+    start(): void {
+      sweepTimer = setInterval(() => void this.sweep().catch((err) => log.error('proposal sweep failed', { error: err })), opts.sweepIntervalMs);
+      pollTimer = setInterval(kick, opts.pollIntervalMs);
+      sweepTimer.unref();
+      pollTimer.unref();
+      kick();
+    },
+
+    async stop(): Promise<void> {
+      stopped = true;
+      if (sweepTimer) clearInterval(sweepTimer);
+      if (pollTimer) clearInterval(pollTimer);
+      while (running) await running.catch(() => undefined);
+    },
+
+    isTerminal: (p: Proposal) => TERMINAL.has(p.status),
+  };
+}
+
+export type ProposalService = ReturnType<typeof createProposalService>;

@@ -1,0 +1,240 @@
+import { randomUUID } from 'node:crypto';
+import type { Sql, SqlTx } from '../db/sql';
+import type { Decision } from '../policy/types';
+import type { ApprovalState, AuditVerdict, Proposal, ProposalStatus, Review, ReviewDecision } from './types';
+
+/** SQL for proposals and their reviews; the same statements on PGlite and PostgreSQL. */
+
+interface Row {
+  id: string;
+  twin_id: string;
+  action: string;
+  args: Record<string, unknown>;
+  args_hash: string;
+  rationale: string;
+  idempotency_key: string;
+  status: ProposalStatus;
+  decision: Decision;
+  policy_version: string;
+  approval: ApprovalState | null;
+  expires_at: Date | null;
+  attempts: number;
+  result: Record<string, unknown> | null;
+  error: string | null;
+  audit: AuditVerdict | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const iso = (d: Date | string | null) => (d === null ? null : (d instanceof Date ? d : new Date(d)).toISOString());
+
+const toProposal = (r: Row): Proposal => ({
+  id: r.id,
+  twin: r.twin_id,
+  action: r.action,
+  args: r.args,
+  argsHash: r.args_hash.trim(),
+  rationale: r.rationale,
+  idempotencyKey: r.idempotency_key,
+  status: r.status,
+  decision: r.decision,
+  policyVersion: r.policy_version,
+  approval: r.approval,
+  expiresAt: iso(r.expires_at),
+  attempts: r.attempts,
+  result: r.result,
+  error: r.error,
+  audit: r.audit,
+  createdAt: iso(r.created_at)!,
+  updatedAt: iso(r.updated_at)!,
+});
+
+const COLUMNS =
+  'id, twin_id, action, args, args_hash, rationale, idempotency_key, status, decision, policy_version, approval, expires_at, attempts, result, error, audit, created_at, updated_at';
+
+export interface NewProposal {
+  twin: string;
+  action: string;
+  args: Record<string, unknown>;
+  argsHash: string;
+  rationale: string;
+  idempotencyKey: string;
+  status: ProposalStatus;
+  decision: Decision;
+  approval: ApprovalState | null;
+  expiresAt: string | null;
+  audit: AuditVerdict | null;
+  context: Record<string, unknown> | null;
+}
+
+export type ProposalPatch = Partial<Pick<Proposal, 'status' | 'args' | 'argsHash' | 'decision' | 'policyVersion' | 'approval' | 'expiresAt' | 'result' | 'error' | 'audit'>> & {
+  nextAttemptAt?: string | null;
+  claimedBy?: string | null;
+  claimedUntil?: string | null;
+};
+
+const PATCH_COLUMNS: Record<keyof ProposalPatch, [string, string]> = {
+  status: ['status', ''],
+  args: ['args', '::jsonb'],
+  argsHash: ['args_hash', ''],
+  decision: ['decision', '::jsonb'],
+  policyVersion: ['policy_version', ''],
+  approval: ['approval', '::jsonb'],
+  expiresAt: ['expires_at', '::timestamptz'],
+  result: ['result', '::jsonb'],
+  error: ['error', ''],
+  audit: ['audit', ''],
+  nextAttemptAt: ['next_attempt_at', '::timestamptz'],
+  claimedBy: ['claimed_by', ''],
+  claimedUntil: ['claimed_until', '::timestamptz'],
+};
+
+const JSON_FIELDS = new Set(['args', 'decision', 'approval', 'result']);
+
+export function createProposalStore(sql: Sql) {
+  return {
+    transaction: sql.transaction.bind(sql) as Sql['transaction'],
+
+    /** Inserts, or returns the existing proposal with the same (twin, idempotency key). */
+    async insert(p: NewProposal & { id?: string }, tx: Pick<Sql, 'query'> = sql): Promise<{ proposal: Proposal; created: boolean }> {
+      const id = p.id ?? randomUUID();
+      const rows = await tx.query<Row>(
+        `INSERT INTO proposals (id, twin_id, action, args, args_hash, rationale, idempotency_key, status, decision, policy_version, approval, expires_at, audit, context)
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::jsonb, $10, $11::jsonb, $12::timestamptz, $13, $14::jsonb)
+         ON CONFLICT (twin_id, idempotency_key) DO NOTHING
+         RETURNING ${COLUMNS}`,
+        [
+          id,
+          p.twin,
+          p.action,
+          JSON.stringify(p.args),
+          p.argsHash,
+          p.rationale,
+          p.idempotencyKey,
+          p.status,
+          JSON.stringify(p.decision),
+          p.decision.policyVersion,
+          p.approval === null ? null : JSON.stringify(p.approval),
+          p.expiresAt,
+          p.audit,
+          p.context === null ? null : JSON.stringify(p.context),
+        ],
+      );
+      if (rows[0]) return { proposal: toProposal(rows[0]), created: true };
+      const existing = await this.byIdempotencyKey(p.twin, p.idempotencyKey, tx);
+      if (!existing) throw new Error('proposal vanished after an idempotency conflict');
+      return { proposal: existing, created: false };
+    },
+
+    async byIdempotencyKey(twin: string, key: string, tx: Pick<Sql, 'query'> = sql): Promise<Proposal | undefined> {
+      const rows = await tx.query<Row>(`SELECT ${COLUMNS} FROM proposals WHERE twin_id = $1 AND idempotency_key = $2`, [twin, key]);
+      return rows[0] && toProposal(rows[0]);
+    },
+
+    async get(id: string, tx: Pick<Sql, 'query'> = sql): Promise<Proposal | undefined> {
+      if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
+      const rows = await tx.query<Row>(`SELECT ${COLUMNS} FROM proposals WHERE id = $1`, [id]);
+      return rows[0] && toProposal(rows[0]);
+    },
+
+    /** Reads and locks the row for a status change: concurrent changes wait, then see the result. */
+    async lock(tx: SqlTx, id: string): Promise<(Proposal & { claimedBy: string | null }) | undefined> {
+      if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
+      const rows = await tx.query<Row & { claimed_by: string | null }>(`SELECT ${COLUMNS}, claimed_by FROM proposals WHERE id = $1 FOR UPDATE`, [id]);
+      return rows[0] && { ...toProposal(rows[0]), claimedBy: rows[0].claimed_by };
+    },
+
+    async update(tx: SqlTx, id: string, patch: ProposalPatch): Promise<Proposal> {
+      const sets: string[] = ['updated_at = now()'];
+      const params: unknown[] = [id];
+      for (const [k, v] of Object.entries(patch) as [keyof ProposalPatch, unknown][]) {
+        if (v === undefined) continue;
+        const [col, cast] = PATCH_COLUMNS[k];
+        params.push(JSON_FIELDS.has(k) && v !== null ? JSON.stringify(v) : v);
+        sets.push(`${col} = $${params.length}${cast}`);
+      }
+      const rows = await tx.query<Row>(`UPDATE proposals SET ${sets.join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`, params);
+      return toProposal(rows[0]!);
+    },
+
+    async list(q: { status?: ProposalStatus; twins?: readonly string[]; limit?: number; before?: string }): Promise<Proposal[]> {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (q.status) {
+        params.push(q.status);
+        where.push(`status = $${params.length}`);
+      }
+      if (q.twins) {
+        params.push(q.twins);
+        where.push(`twin_id = ANY($${params.length}::text[])`);
+      }
+      if (q.before) {
+        params.push(q.before);
+        where.push(`created_at < $${params.length}::timestamptz`);
+      }
+      params.push(Math.min(Math.max(q.limit ?? 50, 1), 500));
+      const rows = await sql.query<Row>(
+        `SELECT ${COLUMNS} FROM proposals ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT $${params.length}`,
+        params,
+      );
+      return rows.map(toProposal);
+    },
+
+    async addReview(tx: SqlTx, r: { proposalId: string; actor: string; decision: ReviewDecision; comment: string | null; args: Record<string, unknown> | null; argsHash: string; policyVersion: string }): Promise<void> {
+      await tx.query(
+        `INSERT INTO proposal_decisions (id, proposal_id, actor, decision, comment, args, args_hash, policy_version) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)`,
+        [randomUUID(), r.proposalId, r.actor, r.decision, r.comment, r.args === null ? null : JSON.stringify(r.args), r.argsHash, r.policyVersion],
+      );
+    },
+
+    async reviews(proposalId: string, tx: Pick<Sql, 'query'> = sql): Promise<Review[]> {
+      const rows = await tx.query<{ id: string; actor: string; decision: ReviewDecision; comment: string | null; args_hash: string; policy_version: string; created_at: Date }>(
+        'SELECT id, actor, decision, comment, args_hash, policy_version, created_at FROM proposal_decisions WHERE proposal_id = $1 ORDER BY created_at, id',
+        [proposalId],
+      );
+      return rows.map((r) => ({ id: r.id, actor: r.actor, decision: r.decision, comment: r.comment, argsHash: r.args_hash.trim(), policyVersion: r.policy_version, createdAt: iso(r.created_at)! }));
+    },
+
+    /** Pending approvals (and approved work) whose time ran out, locked for this sweep. */
+    async lockExpired(tx: SqlTx, limit: number): Promise<Proposal[]> {
+      const rows = await tx.query<Row>(
+        `SELECT ${COLUMNS} FROM proposals WHERE status IN ('pending_approval', 'approved') AND expires_at <= now()
+         ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        [limit],
+      );
+      return rows.map(toProposal);
+    },
+
+    /**
+     * Claims due work for this executor: approved proposals whose retry time has come, and
+     * executing ones whose claim lapsed (their executor died). Skips what another executor holds,
+     * what expired, and everything while the global or the twin's kill switch is engaged.
+     */
+    async claim(tx: SqlTx, executor: string, leaseMs: number, limit: number): Promise<Proposal[]> {
+      const rows = await tx.query<Row>(
+        `UPDATE proposals SET status = 'executing', claimed_by = $1, claimed_until = now() + ($2::int * interval '1 millisecond'),
+                attempts = attempts + 1, updated_at = now()
+          WHERE id IN (
+            SELECT p.id FROM proposals p JOIN twins t ON t.id = p.twin_id
+             WHERE ((p.status = 'approved' AND (p.next_attempt_at IS NULL OR p.next_attempt_at <= now()))
+                 OR (p.status = 'executing' AND p.claimed_until < now()))
+               AND (p.expires_at IS NULL OR p.expires_at > now())
+               AND NOT t.killed
+               AND NOT EXISTS (SELECT 1 FROM switches s WHERE s.name = 'kill' AND s.engaged)
+             ORDER BY p.created_at
+             LIMIT $3
+             FOR UPDATE OF p SKIP LOCKED)
+          RETURNING ${COLUMNS}`,
+        [executor, leaseMs, limit],
+      );
+      return rows.map(toProposal);
+    },
+
+    async pendingCount(): Promise<number> {
+      const rows = await sql.query<{ n: string }>(`SELECT count(*) AS n FROM proposals WHERE status = 'pending_approval'`);
+      return Number(rows[0]!.n);
+    },
+  };
+}
+
+export type ProposalStore = ReturnType<typeof createProposalStore>;

@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import type { Decision } from '../policy/types';
+
+/** The proposal statuses of DESIGN.md: a closed union, also enforced by a CHECK constraint. */
+export const PROPOSAL_STATUSES = [
+  'proposed',
+  'pending_approval',
+  'approved',
+  'executing',
+  'executed',
+  'failed',
+  'denied',
+  'rejected',
+  'expired',
+  'cancelled',
+] as const;
+export type ProposalStatus = (typeof PROPOSAL_STATUSES)[number];
+
+/** Every legal move; anything else is refused with 409. */
+export const TRANSITIONS: Readonly<Record<ProposalStatus, readonly ProposalStatus[]>> = {
+  proposed: ['cancelled'],
+  pending_approval: ['approved', 'rejected', 'expired', 'cancelled', 'denied', 'proposed', 'pending_approval'],
+  approved: ['executing', 'expired', 'cancelled'],
+  // Back to approved only to wait for a retry after a failure that may be retried.
+  executing: ['executed', 'failed', 'approved'],
+  executed: [],
+  failed: [],
+  denied: [],
+  rejected: [],
+  expired: [],
+  cancelled: [],
+};
+
+export const TERMINAL: ReadonlySet<ProposalStatus> = new Set(['executed', 'failed', 'denied', 'rejected', 'expired', 'cancelled']);
+
+export type AuditVerdict = 'pending' | 'passed' | 'flagged';
+
+export interface ApprovalState {
+  approvers: string[];
+  quorum: number;
+  expiresAt: string;
+  escalateTo: string[];
+  /** Distinct people whose approval counts now (same payload hash and policy version). */
+  approvedBy: string[];
+  escalated: boolean;
+}
+
+export interface Proposal {
+  id: string;
+  twin: string;
+  action: string;
+  args: Record<string, unknown>;
+  argsHash: string;
+  rationale: string;
+  idempotencyKey: string;
+  status: ProposalStatus;
+  decision: Decision;
+  policyVersion: string;
+  approval: ApprovalState | null;
+  expiresAt: string | null;
+  attempts: number;
+  result: Record<string, unknown> | null;
+  error: string | null;
+  audit: AuditVerdict | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Review {
+  id: string;
+  actor: string;
+  decision: ReviewDecision;
+  comment: string | null;
+  argsHash: string;
+  policyVersion: string;
+  createdAt: string;
+}
+
+export const REVIEW_DECISIONS = ['approve', 'reject', 'edit', 'comment'] as const;
+export type ReviewDecision = (typeof REVIEW_DECISIONS)[number];
+
+/** POST /v1/proposals body (DESIGN.md). */
+export const CreateProposalSchema = z
+  .object({
+    action: z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/, 'must look like system.object.verb, e.g. crm.discount.update'),
+    args: z.record(z.string(), z.unknown()),
+    rationale: z.string().trim().min(1, 'must say why').max(4000),
+    idempotencyKey: z.string().min(1).max(200),
+  })
+  .strict();
+export type CreateProposalInput = z.infer<typeof CreateProposalSchema>;
+
+/** POST /v1/proposals/:id/decisions body (DESIGN.md). */
+export const ReviewSchema = z
+  .object({
+    decision: z.enum(REVIEW_DECISIONS),
+    comment: z.string().trim().min(1).max(4000).optional(),
+    args: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.decision === 'reject' && !v.comment) ctx.addIssue({ code: 'custom', path: ['comment'], message: 'a rejection needs a reason (it goes back to the twin)' });
+    if (v.decision === 'comment' && !v.comment) ctx.addIssue({ code: 'custom', path: ['comment'], message: 'is required for a comment' });
+    if (v.decision === 'edit' && !v.args) ctx.addIssue({ code: 'custom', path: ['args'], message: 'an edit needs the new args' });
+    if (v.decision !== 'edit' && v.args) ctx.addIssue({ code: 'custom', path: ['args'], message: 'only an edit takes args' });
+  });
+export type ReviewInput = z.infer<typeof ReviewSchema>;
+
+export const AuditSchema = z.object({ verdict: z.enum(['passed', 'flagged']), comment: z.string().trim().max(4000).optional() }).strict();

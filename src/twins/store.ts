@@ -1,0 +1,102 @@
+import type { Sql, SqlTx } from '../db/sql';
+import type { Mode } from '../policy/types';
+import type { Twin } from './types';
+
+interface TwinRow {
+  id: string;
+  owner: string;
+  authority: string;
+  mode: Mode;
+  killed: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = 'id, owner, authority, mode, killed, created_at, updated_at';
+
+const toTwin = (r: TwinRow): Twin => ({
+  id: r.id,
+  owner: r.owner,
+  authority: r.authority,
+  mode: r.mode,
+  killed: r.killed,
+  createdAt: r.created_at.toISOString(),
+  updatedAt: r.updated_at.toISOString(),
+});
+
+export function createTwinStore(sql: Sql) {
+  return {
+    transaction: sql.transaction.bind(sql),
+
+    async insert(tx: SqlTx, t: { id: string; owner: string; authority: string; mode: Mode }): Promise<Twin> {
+      const [row] = await tx.query<TwinRow>(`INSERT INTO twins (id, owner, authority, mode) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`, [
+        t.id,
+        t.owner,
+        t.authority,
+        t.mode,
+      ]);
+      return toTwin(row!);
+    },
+
+    async get(id: string): Promise<Twin | undefined> {
+      const [row] = await sql.query<TwinRow>(`SELECT ${COLUMNS} FROM twins WHERE id = $1`, [id]);
+      return row && toTwin(row);
+    },
+
+    async list(owner?: string): Promise<Twin[]> {
+      const rows = owner
+        ? await sql.query<TwinRow>(`SELECT ${COLUMNS} FROM twins WHERE owner = $1 ORDER BY id`, [owner])
+        : await sql.query<TwinRow>(`SELECT ${COLUMNS} FROM twins ORDER BY id`);
+      return rows.map(toTwin);
+    },
+
+    /** Sets one column under a row lock, so the value it replaced is reported exactly. */
+    async update<K extends 'mode' | 'killed'>(id: string, column: K, value: Twin[K]): Promise<{ before: Twin; after: Twin } | undefined> {
+      return sql.transaction(async (tx) => {
+        const [row] = await tx.query<TwinRow>(`SELECT ${COLUMNS} FROM twins WHERE id = $1 FOR UPDATE`, [id]);
+        if (!row) return undefined;
+        const [after] = await tx.query<TwinRow>(`UPDATE twins SET ${column} = $2, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`, [
+          id,
+          value,
+        ]);
+        return { before: toTwin(row), after: toTwin(after!) };
+      });
+    },
+
+    async globalSwitch(): Promise<{ engaged: boolean; updatedBy: string; updatedAt: string } | undefined> {
+      const [row] = await sql.query<{ engaged: boolean; updated_by: string; updated_at: Date }>(
+        `SELECT engaged, updated_by, updated_at FROM switches WHERE name = 'kill'`,
+      );
+      return row && { engaged: row.engaged, updatedBy: row.updated_by, updatedAt: row.updated_at.toISOString() };
+    },
+
+    /** Sets the global switch; returns whether it was engaged before. */
+    async setGlobalSwitch(engaged: boolean, by: string): Promise<boolean> {
+      return sql.transaction(async (tx) => {
+        const [row] = await tx.query<{ engaged: boolean }>(`SELECT engaged FROM switches WHERE name = 'kill' FOR UPDATE`);
+        await tx.query(
+          `INSERT INTO switches (name, engaged, updated_by, updated_at) VALUES ('kill', $1, $2, now())
+           ON CONFLICT (name) DO UPDATE SET engaged = EXCLUDED.engaged, updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at`,
+          [engaged, by],
+        );
+        // A missing row is read as engaged everywhere else (fail closed), so it was "engaged" before.
+        return row?.engaged ?? true;
+      });
+    },
+
+    /**
+     * One round trip, no cache: a switch engaged by any process is seen by the next check.
+     * An unknown twin, or a missing switch row, reads as halted.
+     */
+    async isHalted(twinId: string): Promise<boolean> {
+      const [row] = await sql.query<{ halted: boolean }>(
+        `SELECT COALESCE((SELECT engaged FROM switches WHERE name = 'kill'), true)
+             OR COALESCE((SELECT killed FROM twins WHERE id = $1), true) AS halted`,
+        [twinId],
+      );
+      return row?.halted !== false;
+    },
+  };
+}
+
+export type TwinStore = ReturnType<typeof createTwinStore>;
