@@ -74,16 +74,14 @@ export function createPolicyStore(sql: Sql) {
      */
     async lockTotals(tx: SqlTx, keys: readonly TotalKey[]): Promise<Map<string, bigint>> {
       const sorted = [...keys].sort((a, b) => totalId(a).localeCompare(totalId(b)));
-      for (const k of sorted) {
-        await tx.query(
-          `INSERT INTO spend_totals (delegator, period_key, currency, total_minor) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING`,
-          [k.delegator, k.periodKey, k.currency],
-        );
-      }
       const out = new Map<string, bigint>();
       for (const k of sorted) {
+        // One statement creates the total at zero if needed and locks it: the no-op update takes
+        // the row lock that FOR UPDATE would, and RETURNING reads it.
         const rows = await tx.query<{ total_minor: string }>(
-          'SELECT total_minor FROM spend_totals WHERE delegator = $1 AND period_key = $2 AND currency = $3 FOR UPDATE',
+          `INSERT INTO spend_totals (delegator, period_key, currency, total_minor) VALUES ($1, $2, $3, 0)
+           ON CONFLICT (delegator, period_key, currency) DO UPDATE SET total_minor = spend_totals.total_minor
+           RETURNING total_minor`,
           [k.delegator, k.periodKey, k.currency],
         );
         out.set(totalId(k), BigInt(rows[0]!.total_minor));
@@ -96,14 +94,14 @@ export function createPolicyStore(sql: Sql) {
       for (const it of items) {
         const id = randomUUID();
         ids.push(id);
+        // The reservation and the running total move together, in one statement.
         await tx.query(
-          `INSERT INTO spend_reservations (id, ref, authority, delegator, period_key, currency, amount_minor, status)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, 'reserved')`,
+          `WITH r AS (
+             INSERT INTO spend_reservations (id, ref, authority, delegator, period_key, currency, amount_minor, status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'reserved') RETURNING delegator, period_key, currency, amount_minor)
+           UPDATE spend_totals t SET total_minor = t.total_minor + r.amount_minor, updated_at = now()
+             FROM r WHERE t.delegator = r.delegator AND t.period_key = r.period_key AND t.currency = r.currency`,
           [id, ref, it.authority, it.delegator, it.periodKey, it.currency, it.amountMinor.toString()],
-        );
-        await tx.query(
-          `UPDATE spend_totals SET total_minor = total_minor + $4, updated_at = now() WHERE delegator = $1 AND period_key = $2 AND currency = $3`,
-          [it.delegator, it.periodKey, it.currency, it.amountMinor.toString()],
         );
       }
       return ids;

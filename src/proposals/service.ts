@@ -229,20 +229,22 @@ export function createProposalService(deps: ProposalDeps) {
 
   /** Records an execution's end if this executor still holds the claim, with its journal entry. */
   async function finishWith(p: Proposal, patch: ProposalPatch, extra: (tx: SqlTx) => Promise<void>, reason: string): Promise<Proposal | undefined> {
-    return store.transaction(async (tx) => {
-      const current = await store.lock(tx, p.id);
-      // Our claim lapsed and another executor took over: its result is the one that counts.
-      if (!current || current.status !== 'executing' || current.claimedBy !== executor) return undefined;
-      const updated = await store.update(tx, p.id, { ...patch, claimedBy: null, claimedUntil: null });
-      await extra(tx);
-      await journal.appendWithin(tx, [
-        transitionEntry(current, patch.status!, 'system', reason, patch.status === 'executed' ? { result: patch.result } : { error: patch.error ?? null }),
-      ]);
-      return updated;
-    }).then((updated) => {
-      if (updated) deps.onSettled?.(updated);
-      return updated;
-    });
+    return store
+      .transaction(async (tx) => {
+        // Only while this executor still holds the claim: if it lapsed, another executor took the
+        // work over and its result is the one that counts.
+        const updated = await store.updateClaimed(tx, p.id, executor, { ...patch, claimedBy: null, claimedUntil: null });
+        if (!updated) return undefined;
+        await extra(tx);
+        await journal.appendWithin(tx, [
+          transitionEntry({ ...p, status: 'executing' }, patch.status!, 'system', reason, patch.status === 'executed' ? { result: patch.result } : { error: patch.error ?? null }),
+        ]);
+        return updated;
+      })
+      .then((updated) => {
+        if (updated) deps.onSettled?.(updated);
+        return updated;
+      });
   }
 
   /** Whether `reviewer` may approve, reject or edit `p` (separation of duties lives here). */

@@ -145,6 +145,15 @@ export function createProposalStore(sql: Sql) {
     },
 
     async update(tx: SqlTx, id: string, patch: ProposalPatch): Promise<Proposal> {
+      return (await this.updateWhere(tx, id, patch, ''))!;
+    },
+
+    /** Updates an executing proposal only while `executor` holds its claim; undefined otherwise. */
+    updateClaimed(tx: SqlTx, id: string, executor: string, patch: ProposalPatch): Promise<Proposal | undefined> {
+      return this.updateWhere(tx, id, patch, ` AND status = 'executing' AND claimed_by = $${Object.values(patch).filter((v) => v !== undefined).length + 2}`, [executor]);
+    },
+
+    async updateWhere(tx: SqlTx, id: string, patch: ProposalPatch, condition: string, extra: unknown[] = []): Promise<Proposal | undefined> {
       const sets: string[] = ['updated_at = now()'];
       const params: unknown[] = [id];
       for (const [k, v] of Object.entries(patch) as [keyof ProposalPatch, unknown][]) {
@@ -153,8 +162,8 @@ export function createProposalStore(sql: Sql) {
         params.push(JSON_FIELDS.has(k) && v !== null ? JSON.stringify(v) : v);
         sets.push(`${col} = $${params.length}${cast}`);
       }
-      const rows = await tx.query<Row>(`UPDATE proposals SET ${sets.join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`, params);
-      return toProposal(rows[0]!);
+      const rows = await tx.query<Row>(`UPDATE proposals SET ${sets.join(', ')} WHERE id = $1${condition} RETURNING ${COLUMNS}`, [...params, ...extra]);
+      return rows[0] && toProposal(rows[0]);
     },
 
     async list(q: { status?: ProposalStatus; twins?: readonly string[]; limit?: number; before?: string }): Promise<Proposal[]> {
