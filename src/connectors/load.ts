@@ -5,7 +5,8 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
+import { LineCounter, parseAllDocuments } from 'yaml';
+import { dotted, lineFinder, valueAt, type Path } from '../yaml/positions';
 import type { z } from 'zod';
 import type { Sql } from '../db/sql';
 import { formatLoadError, type LoadError } from '../policy/load';
@@ -49,42 +50,7 @@ export interface CheckedConnector {
 export type CheckResult = { ok: true; connectors: CheckedConnector[] } | { ok: false; errors: LoadError[] };
 export type LoadConnectorsResult = { ok: true; registry: ConnectorRegistry } | { ok: false; errors: LoadError[] };
 
-type Path = readonly (string | number)[];
 
-function lineFinder(doc: Document, lines: LineCounter): (path: Path) => number {
-  const lineAt = (offset: number | undefined) => (offset === undefined ? 1 : lines.linePos(offset).line);
-  return (path) => {
-    let node: unknown = doc.contents;
-    let line = lineAt((node as YamlNode | null)?.range?.[0]);
-    for (const seg of path) {
-      if (isAlias(node)) node = node.resolve(doc);
-      if (isMap(node)) {
-        const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(seg));
-        if (!pair) break;
-        line = lineAt(((pair.key as YamlNode | null) ?? (pair.value as YamlNode | null))?.range?.[0]);
-        node = pair.value;
-      } else if (isSeq(node) && typeof seg === 'number') {
-        const item = node.items[seg] as YamlNode | undefined;
-        if (!item) break;
-        line = lineAt(item.range?.[0]);
-        node = item;
-      } else break;
-    }
-    return line;
-  };
-}
-
-const dotted = (path: Path) =>
-  path.reduce<string>((s, seg) => (typeof seg === 'number' ? `${s}[${seg}]` : s ? `${s}.${seg}` : String(seg)), '');
-
-function valueAt(data: unknown, path: Path): unknown {
-  let v = data;
-  for (const seg of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string | number, unknown>)[seg];
-  }
-  return v;
-}
 
 const SCHEMA_BY_TYPE: Record<string, z.ZodType> = {
   rest: RestConnectorSchema,

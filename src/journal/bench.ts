@@ -1,8 +1,5 @@
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { Client } from 'pg';
-import { openDatabase, type Database } from '../db/database';
+import { openScratchDatabase } from '../db/scratch';
 import type { Logger } from '../log/logger';
 import { exportJournal } from './export';
 import { generateSigningKey, signNote, vkeyOf } from './note';
@@ -47,28 +44,13 @@ const sample = (i: number) => ({
  * real, immutable journal could never be removed).
  */
 export async function benchJournal(o: JournalBenchOptions): Promise<JournalBenchResult> {
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'regent-bench-'));
-  let dropDb: (() => Promise<void>) | undefined;
-  let db: Database | undefined;
+  const scratch = await openScratchDatabase({
+    postgresUrl: o.postgresUrl,
+    poolMax: Math.max(4, o.concurrency),
+    command: 'regent bench journal',
+  });
+  const { db } = scratch;
   try {
-    if (o.postgresUrl) {
-      const name = `regent_bench_${process.pid}_${Date.now()}`;
-      const admin = new Client({ connectionString: o.postgresUrl });
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${name}`);
-      await admin.end();
-      const u = new URL(o.postgresUrl);
-      u.pathname = `/${name}`;
-      dropDb = async () => {
-        const c = new Client({ connectionString: o.postgresUrl });
-        await c.connect();
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await c.end();
-      };
-      db = await openDatabase({ kind: 'postgres', url: u.toString(), poolMax: Math.max(4, o.concurrency) }, scratch, { migrate: true });
-    } else {
-      db = await openDatabase({ kind: 'embedded', dir: path.join(scratch, 'pg') }, scratch, { migrate: true, command: 'regent bench journal' });
-    }
     const key = generateSigningKey('bench.regent.local/journal');
     const journal = createJournalService({
       store: createJournalStore(db.sql),
@@ -104,13 +86,15 @@ export async function benchJournal(o: JournalBenchOptions): Promise<JournalBench
         while (written < o.entries) {
           const n = Math.min(o.batch, o.entries - written);
           written += n;
-          await journal.appendMany(Array.from({ length: n }, (_, k) => ({ kind: 'audit.note' as const, actor: 'user:bench', data: sample(k) })));
+          await journal.appendMany(
+            Array.from({ length: n }, (_, k) => ({ kind: 'audit.note' as const, actor: 'user:bench', data: sample(k) })),
+          );
         }
       }),
     );
     const batched = o.entries / ((performance.now() - t) / 1000);
 
-    const out = path.join(scratch, 'export');
+    const out = path.join(scratch.dir, 'export');
     const manifest = await exportJournal(journal, out, 'regent bench');
     await journal.stop();
     t = performance.now();
@@ -129,8 +113,6 @@ export async function benchJournal(o: JournalBenchOptions): Promise<JournalBench
       entries: manifest.size,
     };
   } finally {
-    await db?.close().catch(() => undefined);
-    await dropDb?.().catch(() => undefined);
-    fs.rmSync(scratch, { recursive: true, force: true });
+    await scratch.dispose();
   }
 }

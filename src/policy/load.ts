@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
+import { LineCounter, parseAllDocuments } from 'yaml';
+import { dotted, lineFinder, valueAt, type Path } from '../yaml/positions';
 import type { z } from 'zod';
 import { CompileError, compileBundle, type AuthoritySource, type PolicyBundle } from './engine';
 import { AuthoritySchema, type AuthorityDoc } from './schema';
@@ -31,7 +32,6 @@ export function formatLoadError(e: LoadError): string {
   return e.line > 0 ? `${e.file}:${e.line}: ${e.message}` : `${e.file}: ${e.message}`;
 }
 
-type Path = readonly (string | number)[];
 
 /** `sha256:<hex>` over the sources sorted by name, so the order files are read in never matters. */
 export function bundleVersion(sources: readonly PolicySource[]): string {
@@ -45,40 +45,6 @@ export function bundleVersion(sources: readonly PolicySource[]): string {
   return `sha256:${hash.digest('hex')}`;
 }
 
-function lineFinder(doc: Document, lines: LineCounter): (path: Path) => number {
-  const lineAt = (offset: number | undefined) => (offset === undefined ? 1 : lines.linePos(offset).line);
-  return (path) => {
-    let node: unknown = doc.contents;
-    let line = lineAt((node as YamlNode | null)?.range?.[0]);
-    for (const seg of path) {
-      if (isAlias(node)) node = node.resolve(doc);
-      if (isMap(node)) {
-        const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(seg));
-        if (!pair) break;
-        line = lineAt(((pair.key as YamlNode | null) ?? (pair.value as YamlNode | null))?.range?.[0]);
-        node = pair.value;
-      } else if (isSeq(node) && typeof seg === 'number') {
-        const item = node.items[seg] as YamlNode | undefined;
-        if (!item) break;
-        line = lineAt(item.range?.[0]);
-        node = item;
-      } else break;
-    }
-    return line;
-  };
-}
-
-const dotted = (path: Path) =>
-  path.reduce<string>((s, seg) => (typeof seg === 'number' ? `${s}[${seg}]` : s ? `${s}.${seg}` : String(seg)), '');
-
-function valueAt(data: unknown, path: Path): unknown {
-  let v = data;
-  for (const seg of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string | number, unknown>)[seg];
-  }
-  return v;
-}
 
 /** The field names zod accepts at a path, for "did you mean" hints. */
 function knownFields(path: Path): string[] {

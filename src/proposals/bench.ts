@@ -1,10 +1,8 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { Client } from 'pg';
 import { createRegistry } from '../connectors/registry';
 import { createSandboxConnector, seedSandbox } from '../connectors/sandbox';
-import { openDatabase, type Database } from '../db/database';
+import { openScratchDatabase } from '../db/scratch';
 import { loadOrCreateSigner } from '../journal/keys';
 import { createJournalService } from '../journal/service';
 import { createJournalStore } from '../journal/store';
@@ -48,36 +46,26 @@ grants:
  * by the executor, applied to the sandbox records, and its result recorded and journaled.
  * Latency is from the request to the recorded execution. Runs on a scratch database.
  */
-export async function benchPipeline(o: { postgresUrl?: string; actions: number; concurrency: number; log: Logger }): Promise<PipelineBenchResult> {
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'regent-bench-pipeline-'));
-  let db: Database | undefined;
-  let drop: (() => Promise<void>) | undefined;
+export async function benchPipeline(o: {
+  postgresUrl?: string;
+  actions: number;
+  concurrency: number;
+  log: Logger;
+}): Promise<PipelineBenchResult> {
+  const scratch = await openScratchDatabase({
+    postgresUrl: o.postgresUrl,
+    poolMax: Math.max(4, o.concurrency),
+    command: 'regent bench pipeline',
+  });
+  const { db } = scratch;
   try {
-    if (o.postgresUrl) {
-      const name = `regent_bench_${process.pid}_${Date.now()}`;
-      const admin = new Client({ connectionString: o.postgresUrl });
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${name}`);
-      await admin.end();
-      const u = new URL(o.postgresUrl);
-      u.pathname = `/${name}`;
-      drop = async () => {
-        const c = new Client({ connectionString: o.postgresUrl });
-        await c.connect();
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await c.end();
-      };
-      db = await openDatabase({ kind: 'postgres', url: u.toString(), poolMax: Math.max(4, o.concurrency) }, scratch, { migrate: true });
-    } else {
-      db = await openDatabase({ kind: 'embedded', dir: path.join(scratch, 'pg') }, scratch, { migrate: true, command: 'regent bench pipeline' });
-    }
-    const policiesDir = path.join(scratch, 'policies');
+    const policiesDir = path.join(scratch.dir, 'policies');
     fs.mkdirSync(path.join(policiesDir, 'authorities'), { recursive: true });
     fs.writeFileSync(path.join(policiesDir, 'authorities', 'bench.yaml'), AUTHORITY);
 
     const journal = createJournalService({
       store: createJournalStore(db.sql),
-      signer: loadOrCreateSigner({ dataDir: scratch, origin: 'bench.regent.local/journal' }),
+      signer: loadOrCreateSigner({ dataDir: scratch.dir, origin: 'bench.regent.local/journal' }),
       log: o.log,
       checkpointEvery: 1000,
       checkpointIntervalMs: 10_000,
@@ -91,7 +79,9 @@ export async function benchPipeline(o: { postgresUrl?: string; actions: number; 
     const twins = createTwinService({ sql: db.sql, journal, people, policy, log: o.log });
     await twins.create({ id: 'bench-twin', owner: 'user:bench-exec', authority: 'bench-twin', mode: 'execute' }, 'user:bench-exec');
     await seedSandbox(db.sql);
-    const registry = createRegistry([createSandboxConnector({ id: 'sandbox', operations: [{ action: 'crm.discount.update' }] }, { sql: db.sql })]);
+    const registry = createRegistry([
+      createSandboxConnector({ id: 'sandbox', operations: [{ action: 'crm.discount.update' }] }, { sql: db.sql }),
+    ]);
 
     const waiting = new Map<string, (p: Proposal) => void>();
     const settled = new Map<string, Proposal>();
@@ -118,7 +108,12 @@ export async function benchPipeline(o: { postgresUrl?: string; actions: number; 
       const done = new Promise<Proposal>((r) => (resolveDone = r));
       const { proposal } = await proposals.create('bench-twin', {
         action: 'crm.discount.update',
-        args: { account: accounts[Math.abs(i) % accounts.length], discountPct: Math.abs(i) % 20, amount: `${(Math.abs(i) % 900) + 1}.00`, currency: "EUR" },
+        args: {
+          account: accounts[Math.abs(i) % accounts.length],
+          discountPct: Math.abs(i) % 20,
+          amount: `${(Math.abs(i) % 900) + 1}.00`,
+          currency: 'EUR',
+        },
         rationale: 'bench',
         idempotencyKey: `bench-${i}`,
       });
@@ -152,10 +147,15 @@ export async function benchPipeline(o: { postgresUrl?: string; actions: number; 
     await journal.stop();
     latencies.sort((a, b) => a - b);
     const pct = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! * 100) / 100;
-    return { actions_per_s: Math.round(o.actions / seconds), p50_ms: pct(0.5), p99_ms: pct(0.99), database: db.kind, actions: o.actions, concurrency: o.concurrency };
+    return {
+      actions_per_s: Math.round(o.actions / seconds),
+      p50_ms: pct(0.5),
+      p99_ms: pct(0.99),
+      database: db.kind,
+      actions: o.actions,
+      concurrency: o.concurrency,
+    };
   } finally {
-    await db?.close().catch(() => undefined);
-    await drop?.().catch(() => undefined);
-    fs.rmSync(scratch, { recursive: true, force: true });
+    await scratch.dispose();
   }
 }
