@@ -9,6 +9,8 @@ import { hash } from 'node:crypto';
 import { canonicalize, quoteString } from './jcs';
 
 export interface JournalEntryBody {
+  /** The append path's precomputed JCS of `data` (never stored or exported; saves a second pass). */
+  dataJcs?: string;
   seq: number;
   ts: string;
   kind: string;
@@ -56,7 +58,7 @@ export function canonicalBody(body: JournalEntryBody): string {
     '{"actor":' +
     quote(actor) +
     ',"data":' +
-    canonicalize(data) +
+    (body.dataJcs ?? canonicalize(data)) +
     ',"kind":' +
     quote(kind) +
     ',"policyVersion":' +

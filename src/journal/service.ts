@@ -7,20 +7,34 @@ import type { Signer } from './keys';
 import { formatCheckpoint } from './note';
 import { detached, inTransaction, type SqlTx } from '../db/sql';
 import type { JournalStore, StoredHead } from './store';
-import { AppendInputSchema, type AppendInput, type JournalKind, type Checkpoint, type JournalHead, type JournalQuery } from './types';
+import { ACTOR_PATTERN, AppendInputSchema, JOURNAL_KINDS, POLICY_VERSION_PATTERN, SUBJECT_PATTERN, type AppendInput, type JournalKind, type Checkpoint, type JournalHead, type JournalQuery } from './types';
 
 /** Largest canonical `data` accepted in one entry. */
 const MAX_DATA_BYTES = 64 * 1024;
 /** Entries written in one group-commit transaction at most. */
 const MAX_BATCH = 2000;
 
-/** PostgreSQL's jsonb refuses lone surrogates; find them before storage does. */
-function wellFormed(v: unknown): boolean {
-  if (typeof v === 'string') return v.isWellFormed();
-  if (Array.isArray(v)) return v.every(wellFormed);
-  if (v && typeof v === 'object') return Object.entries(v).every(([k, x]) => k.isWellFormed() && wellFormed(x));
-  return true;
+/** PostgreSQL's jsonb refuses NUL and lone surrogates in strings; find them before storage does. */
+function badString(v: unknown): 'nul' | 'surrogate' | null {
+  if (typeof v === 'string') return v.includes('\u0000') ? 'nul' : v.isWellFormed() ? null : 'surrogate';
+  if (Array.isArray(v)) {
+    for (const x of v) {
+      const b = badString(x);
+      if (b) return b;
+    }
+    return null;
+  }
+  if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      const b = badString(k) ?? badString(x);
+      if (b) return b;
+    }
+  }
+  return null;
 }
+
+const APPEND_FIELDS = new Set(['kind', 'actor', 'subject', 'data', 'policyVersion']);
+const KINDS: ReadonlySet<string> = new Set(JOURNAL_KINDS);
 
 interface Prepared {
   base: StoredHead;
@@ -66,27 +80,44 @@ export function createJournalService(opts: JournalOptions) {
   let checkpointing: Promise<Checkpoint> | undefined;
   let stopped = false;
 
+  /** The common case, checked without zod; anything unusual goes through zod for its message. */
+  function fastParse(input: unknown): Pick<JournalEntryBody, 'kind' | 'actor' | 'subject' | 'data' | 'policyVersion'> | undefined {
+    if (!input || typeof input !== 'object') return undefined;
+    const o = input as Record<string, unknown>;
+    for (const k in o) if (!APPEND_FIELDS.has(k)) return undefined;
+    const { kind, actor } = o;
+    const subject = o.subject ?? null;
+    const policyVersion = o.policyVersion ?? null;
+    const data = o.data === undefined ? {} : o.data;
+    if (typeof kind !== 'string' || !KINDS.has(kind) || typeof actor !== 'string' || !ACTOR_PATTERN.test(actor)) return undefined;
+    if (subject !== null && (typeof subject !== 'string' || !SUBJECT_PATTERN.test(subject))) return undefined;
+    if (policyVersion !== null && (typeof policyVersion !== 'string' || !POLICY_VERSION_PATTERN.test(policyVersion))) return undefined;
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
+    return { kind, actor, subject, data, policyVersion };
+  }
+
   function validate(input: AppendInput): Omit<JournalEntryBody, 'seq' | 'ts'> {
-    const parsed = AppendInputSchema.safeParse(input);
-    if (!parsed.success) {
-      const i = parsed.error.issues[0]!;
-      throw new InputError(`journal entry ${i.path.join('.') || 'input'}: ${i.message}`);
+    let p = fastParse(input);
+    if (!p) {
+      const parsed = AppendInputSchema.safeParse(input);
+      if (!parsed.success) {
+        const i = parsed.error.issues[0]!;
+        throw new InputError(`journal entry ${i.path.join('.') || 'input'}: ${i.message}`);
+      }
+      p = parsed.data;
     }
-    const p = parsed.data;
-    // Round-trip through JSON so what is hashed is exactly what storage gives back later.
-    let data: unknown;
+    // What is hashed must be exactly what storage gives back later: the canonical text, parsed.
+    let dataJcs: string;
     try {
-      const text = JSON.stringify(p.data);
-      if (text.includes('\\u0000')) throw new InputError('journal entry data: strings may not contain NUL (\\u0000)');
-      data = JSON.parse(text);
-      const canon = canonicalize(data);
-      if (!wellFormed(data)) throw new InputError('journal entry data: strings must be well-formed Unicode (no lone surrogates)');
-      if (Buffer.byteLength(canon) > MAX_DATA_BYTES) throw new InputError(`journal entry data is larger than ${MAX_DATA_BYTES} bytes`);
+      dataJcs = canonicalize(p.data);
     } catch (err) {
-      if (err instanceof InputError) throw err;
       throw new InputError(`journal entry data is not representable as JSON: ${(err as Error).message}`);
     }
-    return { kind: p.kind, actor: p.actor, subject: p.subject, data, policyVersion: p.policyVersion };
+    const bad = badString(p.data);
+    if (bad === 'nul') throw new InputError('journal entry data: strings may not contain NUL (\\u0000)');
+    if (bad === 'surrogate') throw new InputError('journal entry data: strings must be well-formed Unicode (no lone surrogates)');
+    if (dataJcs.length * 3 > MAX_DATA_BYTES && Buffer.byteLength(dataJcs) > MAX_DATA_BYTES) throw new InputError(`journal entry data is larger than ${MAX_DATA_BYTES} bytes`);
+    return { kind: p.kind, actor: p.actor, subject: p.subject, data: JSON.parse(dataJcs), dataJcs, policyVersion: p.policyVersion };
   }
 
   function nextTs(): string {

@@ -28,16 +28,16 @@ export const JOURNAL_KINDS = [
 ] as const;
 export type JournalKind = (typeof JOURNAL_KINDS)[number];
 
+export const ACTOR_PATTERN = /^(system|[a-z]+:[A-Za-z0-9][A-Za-z0-9._@-]{0,127})$/;
+export const SUBJECT_PATTERN = /^[a-z]+:[A-Za-z0-9][A-Za-z0-9._@:/-]{0,199}$/;
+export const POLICY_VERSION_PATTERN = /^sha256:[0-9a-f]{64}$/;
+
 /** `user:dana`, `twin:cfo-twin`, `system`: who did it. */
-export const ActorSchema = z
-  .string()
-  .regex(/^(system|[a-z]+:[A-Za-z0-9][A-Za-z0-9._@-]{0,127})$/, 'must look like user:<id>, twin:<id> or system');
+export const ActorSchema = z.string().regex(ACTOR_PATTERN, 'must look like user:<id>, twin:<id> or system');
 
-export const SubjectSchema = z
-  .string()
-  .regex(/^[a-z]+:[A-Za-z0-9][A-Za-z0-9._@:/-]{0,199}$/, 'must look like <type>:<id>, e.g. proposal:p-1');
+export const SubjectSchema = z.string().regex(SUBJECT_PATTERN, 'must look like <type>:<id>, e.g. proposal:p-1');
 
-export const PolicyVersionSchema = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex>');
+export const PolicyVersionSchema = z.string().regex(POLICY_VERSION_PATTERN, 'must be sha256:<64 hex>');
 
 /** What a caller asks to append; seq, ts and hashes are the journal's to assign. */
 export const AppendInputSchema = z
