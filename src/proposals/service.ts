@@ -309,8 +309,9 @@ export function createProposalService(deps: ProposalDeps) {
       let result: { proposal: Proposal; created: boolean };
       try {
         result = await store.transaction(async (tx) => {
-          const { decision } = await policy.decideAndReserve(req, subject(id), tx);
-          // An action no connector offers can never run, whatever a document says.
+          // An action no connector offers can never run, whatever a document says: decide it
+          // without reserving anything, then deny it.
+          const { decision } = resolved ? await policy.decideAndReserve(req, subject(id), tx) : { decision: policy.decide(req) };
           const d: Decision = resolved ? decision : { ...decision, outcome: 'deny', approval: null, reservations: [], reasons: [{ code: 'no_grant', message: `no connector offers ${input.action}`, source: 'connectors' }, ...decision.reasons.filter((r) => r.code !== 'granted')] };
           const place = placement(d, twin.mode, Date.now());
           const r = await store.insert({ id, twin: twin.id, action: input.action, args, argsHash: payloadHash(args), rationale: input.rationale, idempotencyKey: input.idempotencyKey, decision: d, context: null, ...place }, tx);

@@ -38,6 +38,9 @@ grants:
       escalateTo: user:rita
   - action: crm.note.create
     outcome: execute
+  - action: crm.refund.issue
+    outcome: execute
+    limits: { perPeriod: { amount: "100000", period: month } }
 `;
 
 const discount = (amount: string, key: string, extra: Record<string, unknown> = {}) => ({
@@ -161,6 +164,13 @@ describeEachDatabase('the governed action pipeline', (getDb) => {
     const { proposal } = await proposals.create('rep-twin', { action: 'payments.transfer.create', args: { amount: '1.00' }, rationale: 'x', idempotencyKey: 'k-unknown' });
     expect(proposal.status).toBe('denied');
     expect(proposal.decision.outcome).toBe('deny');
+  });
+
+  it('denies an action its authority grants but no connector offers, and reserves nothing for it', async () => {
+    const { proposal } = await proposals.create('rep-twin', { action: 'crm.refund.issue', args: { amount: '10.00', currency: 'EUR' }, rationale: 'x', idempotencyKey: 'k-noconnector' });
+    expect(proposal.status).toBe('denied');
+    expect(proposal.decision.reasons[0]).toMatchObject({ code: 'no_grant', message: 'no connector offers crm.refund.issue' });
+    expect(await db.sql.query('SELECT id FROM spend_reservations WHERE ref = $1', [`proposal:${proposal.id}`])).toEqual([]);
   });
 
   it('waits for the named approver, counts only the tier’s people, and executes after approval', async () => {
