@@ -1,8 +1,12 @@
 import type { Command } from 'commander';
-import { benchJournal } from '../journal/bench';
-import { benchPipeline } from '../proposals/bench';
 import { action, positiveInt, printJson, setup } from './io';
 import { registerPolicyBench } from './policy';
+
+// Loaded on first use, so `regent --help` and light commands start fast.
+import type * as journalBenchModule from '../journal/bench';
+const journalBench = (): typeof journalBenchModule => require('../journal/bench');
+import type * as pipelineBenchModule from '../proposals/bench';
+const pipelineBench = (): typeof pipelineBenchModule => require('../proposals/bench');
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks (each prints one JSON object with --json)');
@@ -20,10 +24,17 @@ export function registerBench(program: Command): void {
       action(async (o: { postgres?: string | true; actions: number; concurrency: number; json?: boolean }) => {
         const { config, log } = setup('tool');
         const postgresUrl =
-          o.postgres === true ? (config.database.kind === 'postgres' ? config.database.url : 'postgresql://postgres@127.0.0.1:5432/postgres') : o.postgres;
-        const r = await benchPipeline({ postgresUrl, actions: o.actions, concurrency: o.concurrency, log });
+          o.postgres === true
+            ? config.database.kind === 'postgres'
+              ? config.database.url
+              : 'postgresql://postgres@127.0.0.1:5432/postgres'
+            : o.postgres;
+        const r = await pipelineBench().benchPipeline({ postgresUrl, actions: o.actions, concurrency: o.concurrency, log });
         if (o.json) printJson(r);
-        else process.stdout.write(`pipeline on ${r.database}: ${r.actions_per_s} actions/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms (${r.actions} actions, ${r.concurrency} in flight)\n`);
+        else
+          process.stdout.write(
+            `pipeline on ${r.database}: ${r.actions_per_s} actions/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms (${r.actions} actions, ${r.concurrency} in flight)\n`,
+          );
       }),
     );
 
@@ -37,18 +48,31 @@ export function registerBench(program: Command): void {
     .option('--batch <n>', 'entries per batched append', positiveInt('--batch'), 1000)
     .option('--json', 'print one JSON object')
     .action(
-      action(async (o: { postgres?: string | true; appends: number; concurrency: number; entries: number; batch: number; json?: boolean }) => {
-        const { config, log } = setup('tool');
-        const postgresUrl =
-          o.postgres === true ? (config.database.kind === 'postgres' ? config.database.url : 'postgresql://postgres@127.0.0.1:5432/postgres') : o.postgres;
-        const r = await benchJournal({ postgresUrl, appends: o.appends, concurrency: o.concurrency, entries: o.entries, batch: Math.min(o.batch, 2000), log });
-        if (o.json) printJson(r);
-        else
-          process.stdout.write(
-            `journal on ${r.database}: ${r.appends_per_s} appends/s (${r.concurrency} concurrent), ` +
-              `${r.batched_appends_per_s} batched appends/s (batches of ${r.batch}), ` +
-              `${r.sequential_appends_per_s} sequential appends/s, verify ${r.verify_entries_per_s} entries/s over ${r.entries}\n`,
-          );
-      }),
+      action(
+        async (o: { postgres?: string | true; appends: number; concurrency: number; entries: number; batch: number; json?: boolean }) => {
+          const { config, log } = setup('tool');
+          const postgresUrl =
+            o.postgres === true
+              ? config.database.kind === 'postgres'
+                ? config.database.url
+                : 'postgresql://postgres@127.0.0.1:5432/postgres'
+              : o.postgres;
+          const r = await journalBench().benchJournal({
+            postgresUrl,
+            appends: o.appends,
+            concurrency: o.concurrency,
+            entries: o.entries,
+            batch: Math.min(o.batch, 2000),
+            log,
+          });
+          if (o.json) printJson(r);
+          else
+            process.stdout.write(
+              `journal on ${r.database}: ${r.appends_per_s} appends/s (${r.concurrency} concurrent), ` +
+                `${r.batched_appends_per_s} batched appends/s (batches of ${r.batch}), ` +
+                `${r.sequential_appends_per_s} sequential appends/s, verify ${r.verify_entries_per_s} entries/s over ${r.entries}\n`,
+            );
+        },
+      ),
     );
 }

@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
-import { openDatabase } from '../db/database';
 import { action, printJson, setup } from './io';
+
+// Loaded on first use, so `regent --help` and light commands start fast.
+import type * as databaseModule from '../db/database';
+const storage = (): typeof databaseModule => require('../db/database');
 
 export function registerDb(program: Command): void {
   const db = program.command('db').description('database migrations');
@@ -11,12 +14,13 @@ export function registerDb(program: Command): void {
     .action(
       action(async (o: { json?: boolean }) => {
         const { config } = setup('tool');
-        const database = await openDatabase(config.database, config.dataDir, { command: 'regent db migrate' });
+        const database = await storage().openDatabase(config.database, config.dataDir, { command: 'regent db migrate' });
         try {
           const applied = await database.migrate();
           const status = await database.migrationStatus();
           if (o.json) printJson({ database: database.kind, location: database.location, ...status, appliedNow: applied });
-          else process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : `up to date (${status.applied.length} migrations)\n`);
+          else
+            process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : `up to date (${status.applied.length} migrations)\n`);
         } finally {
           await database.close();
         }
@@ -29,7 +33,7 @@ export function registerDb(program: Command): void {
     .action(
       action(async (o: { json?: boolean }) => {
         const { config } = setup('tool');
-        const database = await openDatabase(config.database, config.dataDir, { command: 'regent db status' });
+        const database = await storage().openDatabase(config.database, config.dataDir, { command: 'regent db status' });
         try {
           const status = await database.migrationStatus();
           if (o.json) printJson({ database: database.kind, location: database.location, ...status });

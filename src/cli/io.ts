@@ -1,6 +1,10 @@
-import { openRegent, type Regent } from '../app';
 import { ConfigError, loadConfig, type Config } from '../config/config';
 import { createLogger, type Logger } from '../log/logger';
+
+// Loaded on first use, so `regent --help` and light commands start fast.
+import type * as appModule from '../app';
+import { type Regent } from '../app';
+const app = (): typeof appModule => require('../app');
 
 /** A failure the CLI reports as one line and a non-zero exit. */
 export class CliError extends Error {
@@ -53,7 +57,7 @@ export function positiveInt(name: string) {
 /** Opens the configured database (and journal) for one command, and closes it afterwards. */
 export async function withRegent<T>(command: string, fn: (r: Regent) => Promise<T>): Promise<T> {
   const { config, log } = setup('tool');
-  const regent = await openRegent(config, log, { command });
+  const regent = await app().openRegent(config, log, { command });
   try {
     return await fn(regent);
   } finally {

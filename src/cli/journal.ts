@@ -1,21 +1,15 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { openRegent } from '../app';
-import { exportJournal } from '../journal/export';
-import { generateSigningKey, signingKeyToString, vkeyOf } from '../journal/note';
-import { verifyExport } from '../journal/verify';
 import { VERSION } from '../version';
-import { action, CliError, printJson, setup } from './io';
+import { action, CliError, printJson, withRegent } from './io';
 
-async function withRegent<T>(command: string, fn: (r: Awaited<ReturnType<typeof openRegent>>) => Promise<T>): Promise<T> {
-  const { config, log } = setup('tool');
-  const regent = await openRegent(config, log, { command });
-  try {
-    return await fn(regent);
-  } finally {
-    await regent.close();
-  }
-}
+// Loaded on first use, so `regent --help` and light commands start fast.
+import type * as exporterModule from '../journal/export';
+const exporter = (): typeof exporterModule => require('../journal/export');
+import type * as notesModule from '../journal/note';
+const notes = (): typeof notesModule => require('../journal/note');
+import type * as verifierModule from '../journal/verify';
+const verifier = (): typeof verifierModule => require('../journal/verify');
 
 function readFileArg(flag: string, file: string): string {
   try {
@@ -52,7 +46,9 @@ export function registerJournal(program: Command): void {
     .option('--json', 'print as JSON')
     .action(
       action(async (o: { json?: boolean }) => {
-        const head = await withRegent('regent journal head', (r) => r.journal.head().then((h) => ({ ...h, origin: r.journal.origin, vkey: r.journal.vkey })));
+        const head = await withRegent('regent journal head', (r) =>
+          r.journal.head().then((h) => ({ ...h, origin: r.journal.origin, vkey: r.journal.vkey })),
+        );
         if (o.json) printJson(head);
         else
           process.stdout.write(
@@ -71,7 +67,7 @@ export function registerJournal(program: Command): void {
     .action(
       action(async (o: { out: string; actor: string; json?: boolean }) => {
         const manifest = await withRegent('regent journal export', async (r) => {
-          const m = await exportJournal(r.journal, o.out, `regent ${VERSION}`);
+          const m = await exporter().exportJournal(r.journal, o.out, `regent ${VERSION}`);
           await r.journal.append({ kind: 'journal.exported', actor: o.actor, data: { size: m.size, root: m.root } });
           return m;
         });
@@ -90,7 +86,7 @@ export function registerJournal(program: Command): void {
     .action(
       action(async (dir: string, o: { key?: string; trusted?: string; json?: boolean }) => {
         if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new CliError(`${dir}: not a directory`);
-        const result = await verifyExport(dir, {
+        const result = await verifier().verifyExport(dir, {
           keyText: o.key ? readFileArg('--key', o.key) : undefined,
           trustedNoteText: o.trusted ? readFileArg('--trusted', o.trusted) : undefined,
         });
@@ -117,9 +113,9 @@ export function registerJournal(program: Command): void {
     .option('--origin <origin>', 'checkpoint origin / key name', 'regent.local/journal')
     .action(
       action((o: { origin: string }) => {
-        const key = generateSigningKey(o.origin);
-        process.stdout.write(signingKeyToString(key) + '\n');
-        process.stderr.write(`verifier key: ${vkeyOf(key)}\n`);
+        const key = notes().generateSigningKey(o.origin);
+        process.stdout.write(notes().signingKeyToString(key) + '\n');
+        process.stderr.write(`verifier key: ${notes().vkeyOf(key)}\n`);
       }),
     );
 }

@@ -2,16 +2,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import YAML from 'yaml';
-import { openRegent } from '../app';
 import { benchPolicy } from '../policy/bench';
 import { diffBundles } from '../policy/diff';
 import { decide, type PolicyBundle } from '../policy/engine';
 import { formatLoadError, loadBundleFromSources, loadPolicies } from '../policy/load';
 import { authorityJsonSchemaText } from '../policy/schema';
-import { createPolicyStore } from '../policy/store';
 import { parseEvalInput, runPolicyTests } from '../policy/testcases';
 import type { DecisionRequest } from '../policy/types';
 import { action, CliError, positiveInt, printJson, setup } from './io';
+
+// Storage is loaded on first use, so commands that only read files start fast.
+import type * as AppModule from '../app';
+import type * as PolicyStoreModule from '../policy/store';
+const composition = (): typeof AppModule => require('../app');
+const policyStore = (): typeof PolicyStoreModule => require('../policy/store');
 
 function policiesDir(given: string | undefined): string {
   return given ? path.resolve(given) : setup('tool').config.policiesDir;
@@ -19,7 +23,10 @@ function policiesDir(given: string | undefined): string {
 
 function loadOrFail(dir: string): PolicyBundle {
   const loaded = loadPolicies(dir);
-  if (!loaded.ok) throw new CliError(`${formatLoadError(loaded.errors[0]!)}${loaded.errors.length > 1 ? ` (and ${loaded.errors.length - 1} more: run regent policy check)` : ''}`);
+  if (!loaded.ok)
+    throw new CliError(
+      `${formatLoadError(loaded.errors[0]!)}${loaded.errors.length > 1 ? ` (and ${loaded.errors.length - 1} more: run regent policy check)` : ''}`,
+    );
   return loaded.bundle;
 }
 
@@ -53,14 +60,26 @@ export function registerPolicy(program: Command): void {
     .action(
       action((o: { policies?: string; json?: boolean }) => {
         const loaded = loadPolicies(policiesDir(o.policies));
-        if (o.json) printJson(loaded.ok ? { ok: true, version: loaded.bundle.version, authorities: [...loaded.bundle.authorities.keys()].sort(), files: loaded.bundle.files } : loaded);
+        if (o.json)
+          printJson(
+            loaded.ok
+              ? {
+                  ok: true,
+                  version: loaded.bundle.version,
+                  authorities: [...loaded.bundle.authorities.keys()].sort(),
+                  files: loaded.bundle.files,
+                }
+              : loaded,
+          );
         if (!loaded.ok) {
           if (!o.json) for (const e of loaded.errors) process.stderr.write(`${formatLoadError(e)}\n`);
           process.exitCode = 1;
           return;
         }
         if (!o.json)
-          process.stdout.write(`OK: ${loaded.bundle.authorities.size} authorities in ${loaded.bundle.files.length} files, version ${loaded.bundle.version}\n`);
+          process.stdout.write(
+            `OK: ${loaded.bundle.authorities.size} authorities in ${loaded.bundle.files.length} files, version ${loaded.bundle.version}\n`,
+          );
       }),
     );
 
@@ -93,7 +112,12 @@ export function registerPolicy(program: Command): void {
         }
         const r = run.report;
         if (o.json) {
-          printJson({ passed: r.passed, failed: r.failed, results: r.results.map(({ decision, ...rest }) => ({ ...rest, outcome: decision.outcome })), coverage: r.coverage });
+          printJson({
+            passed: r.passed,
+            failed: r.failed,
+            results: r.results.map(({ decision, ...rest }) => ({ ...rest, outcome: decision.outcome })),
+            coverage: r.coverage,
+          });
         } else {
           for (const c of r.results) {
             process.stdout.write(`${c.passed ? 'PASS' : 'FAIL'}  ${c.file}:${c.line}  ${c.name}\n`);
@@ -134,9 +158,9 @@ export function registerPolicy(program: Command): void {
         const fromDir = (p: string) => loadOrFail(path.resolve(p));
         if (needsDb) {
           const { config, log } = setup('tool');
-          const regent = await openRegent(config, log, { command: 'regent policy diff' });
+          const regent = await composition().openRegent(config, log, { command: 'regent policy diff' });
           try {
-            const store = createPolicyStore(regent.db.sql);
+            const store = policyStore().createPolicyStore(regent.db.sql);
             const fromVersion = async (v: string) => {
               const stored = await store.getVersion(v);
               if (!stored) throw new CliError(`no recorded policy version ${v} (see regent policy versions)`);
@@ -149,7 +173,7 @@ export function registerPolicy(program: Command): void {
               newArg.startsWith('sha256:') ? await fromVersion(newArg) : fromDir(newArg),
             ];
             if (o.journal) {
-              for (let after = 0; ; ) {
+              for (let after = 0; ;) {
                 const page = await regent.journal.list({ afterSeq: after, limit: 1000, kind: 'policy.decided' });
                 if (page.length === 0) break;
                 for (const e of page) {
@@ -170,10 +194,14 @@ export function registerPolicy(program: Command): void {
           printJson(diff);
           return;
         }
-        process.stdout.write(`${diff.from} → ${diff.to}: ${diff.changes.filter((c) => c.changed.length).length} of ${diff.total} decisions would change\n`);
+        process.stdout.write(
+          `${diff.from} → ${diff.to}: ${diff.changes.filter((c) => c.changed.length).length} of ${diff.total} decisions would change\n`,
+        );
         for (const [k, n] of Object.entries(diff.outcomes)) process.stdout.write(`  ${k}: ${n}\n`);
         for (const c of diff.changes.filter((x) => x.changed.length)) {
-          process.stdout.write(`  #${c.index} ${c.request.principal} ${c.request.action}: ${c.before.outcome} → ${c.after.outcome} (${c.changed.join(', ')})\n`);
+          process.stdout.write(
+            `  #${c.index} ${c.request.principal} ${c.request.action}: ${c.before.outcome} → ${c.after.outcome} (${c.changed.join(', ')})\n`,
+          );
         }
       }),
     );
@@ -185,11 +213,13 @@ export function registerPolicy(program: Command): void {
     .action(
       action(async (o: { json?: boolean }) => {
         const { config, log } = setup('tool');
-        const regent = await openRegent(config, log, { command: 'regent policy versions' });
+        const regent = await composition().openRegent(config, log, { command: 'regent policy versions' });
         try {
-          const versions = await createPolicyStore(regent.db.sql).listVersions(1000);
+          const versions = await policyStore().createPolicyStore(regent.db.sql).listVersions(1000);
           if (o.json) printJson(versions);
-          else for (const v of versions) process.stdout.write(`${v.createdAt}  ${v.version}  ${v.summary.authorities.length} authorities  by ${v.loadedBy}\n`);
+          else
+            for (const v of versions)
+              process.stdout.write(`${v.createdAt}  ${v.version}  ${v.summary.authorities.length} authorities  by ${v.loadedBy}\n`);
         } finally {
           await regent.close();
         }
@@ -205,11 +235,12 @@ export function registerPolicy(program: Command): void {
     .action(
       action(async (version: string, o: { actor: string; json?: boolean }) => {
         const { config, log } = setup('tool');
-        const regent = await openRegent(config, log, { command: 'regent policy rollback', policies: 'load' });
+        const regent = await composition().openRegent(config, log, { command: 'regent policy rollback', policies: 'load' });
         try {
           const r = await regent.policy!.rollback(version, o.actor);
           if (o.json) printJson(r);
-          else if (r.ok) process.stdout.write(r.changed ? `version ${r.version} is in force again\n` : `version ${r.version} was already in force\n`);
+          else if (r.ok)
+            process.stdout.write(r.changed ? `version ${r.version} is in force again\n` : `version ${r.version} was already in force\n`);
           if (!r.ok) throw new CliError(`rollback refused: ${formatLoadError(r.errors[0]!)}`);
         } finally {
           await regent.close();

@@ -1,9 +1,14 @@
 import type { Command } from 'commander';
-import { openRegent } from '../app';
-import { createHttpApp } from '../http/app';
-import { listen } from '../http/server';
 import { VERSION } from '../version';
 import { action, setup } from './io';
+
+// Loaded on first use, so `regent --help` and light commands start fast.
+import type * as appModule from '../app';
+const composition = (): typeof appModule => require('../app');
+import type * as httpAppModule from '../http/app';
+const httpApp = (): typeof httpAppModule => require('../http/app');
+import type * as httpServerModule from '../http/server';
+const httpServer = (): typeof httpServerModule => require('../http/server');
 
 export function registerServe(program: Command): void {
   program
@@ -12,13 +17,13 @@ export function registerServe(program: Command): void {
     .action(
       action(async () => {
         const { config, log } = setup('serve');
-        const regent = await openRegent(config, log, { command: 'regent serve', policies: 'watch' });
-        let server: Awaited<ReturnType<typeof listen>>;
+        const regent = await composition().openRegent(config, log, { command: 'regent serve', policies: 'watch' });
+        let server: Awaited<ReturnType<typeof httpServerModule.listen>>;
         let firstAdmin: Awaited<ReturnType<typeof regent.people.ensureFirstAdmin>>;
         try {
           // Before listening: nobody could sign in anyway until there is a first user.
           firstAdmin = await regent.people.ensureFirstAdmin();
-          const app = createHttpApp({
+          const app = httpApp().createHttpApp({
             db: regent.db,
             journal: regent.journal,
             policy: regent.policy,
@@ -27,7 +32,7 @@ export function registerServe(program: Command): void {
             proposals: regent.proposals,
             log,
           });
-          server = await listen(app, config.host, config.port, log);
+          server = await httpServer().listen(app, config.host, config.port, log);
         } catch (err) {
           await regent.close();
           throw err;
