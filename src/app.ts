@@ -87,6 +87,7 @@ export async function openRegent(config: Config, log: Logger, opts: { command: s
       connectors: () => registry,
       twins,
       log,
+      options: { leaseMs: config.executionLeaseMs },
       onPending: webhooks
         ? (p, why) =>
             void webhooks

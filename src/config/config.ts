@@ -37,6 +37,7 @@ export const EnvSchema = z.object({
   REGENT_CHECKPOINT_INTERVAL_MS: intFrom(100, 3_600_000).default(10_000),
   REGENT_POLICIES_DIR: z.string().min(1).default('./policies'),
   SHUTDOWN_TIMEOUT_MS: intFrom(100, 600_000).default(10_000),
+  REGENT_EXECUTION_LEASE_MS: intFrom(100, 3_600_000).default(30_000),
   REGENT_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   REGENT_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
 });
@@ -55,6 +56,8 @@ export interface Config {
   checkpointIntervalMs: number;
   policiesDir: string;
   shutdownTimeoutMs: number;
+  /** How long an executor holds a claim before another process may take the work over. */
+  executionLeaseMs: number;
   /** Where pending approvals are announced (signed with the secret), if anywhere. */
   webhook: { url: string; secret: string } | undefined;
 }
@@ -98,6 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     checkpointIntervalMs: e.REGENT_CHECKPOINT_INTERVAL_MS,
     policiesDir: path.resolve(e.REGENT_POLICIES_DIR),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    executionLeaseMs: e.REGENT_EXECUTION_LEASE_MS,
     webhook: e.REGENT_WEBHOOK_URL ? { url: e.REGENT_WEBHOOK_URL, secret: e.REGENT_WEBHOOK_SECRET! } : undefined,
   };
 }
