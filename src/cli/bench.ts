@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { Config } from '../config/config';
 import { action, positiveInt, printJson, setup } from './io';
 import { registerPolicyBench } from './policy';
 
@@ -7,6 +8,12 @@ import type * as journalBenchModule from '../journal/bench';
 const journalBench = (): typeof journalBenchModule => require('../journal/bench');
 import type * as pipelineBenchModule from '../proposals/bench';
 const pipelineBench = (): typeof pipelineBenchModule => require('../proposals/bench');
+
+/** `--postgres` alone means DATABASE_URL's server, or the local one; with a URL, that server. */
+function benchPostgresUrl(flag: string | true | undefined, config: Config): string | undefined {
+  if (flag !== true) return flag;
+  return config.database.kind === 'postgres' ? config.database.url : 'postgresql://postgres@127.0.0.1:5432/postgres';
+}
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks (each prints one JSON object with --json)');
@@ -23,12 +30,7 @@ export function registerBench(program: Command): void {
     .action(
       action(async (o: { postgres?: string | true; actions: number; concurrency: number; json?: boolean }) => {
         const { config, log } = setup('tool');
-        const postgresUrl =
-          o.postgres === true
-            ? config.database.kind === 'postgres'
-              ? config.database.url
-              : 'postgresql://postgres@127.0.0.1:5432/postgres'
-            : o.postgres;
+        const postgresUrl = benchPostgresUrl(o.postgres, config);
         const r = await pipelineBench().benchPipeline({ postgresUrl, actions: o.actions, concurrency: o.concurrency, log });
         if (o.json) printJson(r);
         else
@@ -51,12 +53,7 @@ export function registerBench(program: Command): void {
       action(
         async (o: { postgres?: string | true; appends: number; concurrency: number; entries: number; batch: number; json?: boolean }) => {
           const { config, log } = setup('tool');
-          const postgresUrl =
-            o.postgres === true
-              ? config.database.kind === 'postgres'
-                ? config.database.url
-                : 'postgresql://postgres@127.0.0.1:5432/postgres'
-              : o.postgres;
+          const postgresUrl = benchPostgresUrl(o.postgres, config);
           const r = await journalBench().benchJournal({
             postgresUrl,
             appends: o.appends,

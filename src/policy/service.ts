@@ -13,8 +13,7 @@ import type { Period } from './time';
 import type { Decision, DecisionRequest, Spent } from './types';
 
 export type ReloadResult =
-  | { ok: true; version: string; changed: boolean; summary: PolicySummary }
-  | { ok: false; errors: LoadError[]; inForce: string | null };
+  { ok: true; version: string; changed: boolean; summary: PolicySummary } | { ok: false; errors: LoadError[]; inForce: string | null };
 
 export interface ReservedDecision {
   decision: Decision;
@@ -66,7 +65,13 @@ export function createPolicyService(opts: PolicyServiceOptions) {
     }
     const summary = summarize(current?.sources, sources, bundle, previous);
     await store.saveVersion({ version: bundle.version, sources, summary, loadedBy: actor });
-    await journal.append({ kind, actor, subject: `policy:${bundle.version.slice(7, 23)}`, data: { version: bundle.version, ...summary }, policyVersion: bundle.version });
+    await journal.append({
+      kind,
+      actor,
+      subject: `policy:${bundle.version.slice(7, 23)}`,
+      data: { version: bundle.version, ...summary },
+      policyVersion: bundle.version,
+    });
     current = { bundle, sources };
     log.info('policy bundle in force', { version: bundle.version, previous, authorities: summary.authorities.length });
     return { ok: true, version: bundle.version, changed: true, summary };
@@ -112,6 +117,16 @@ export function createPolicyService(opts: PolicyServiceOptions) {
       seen.set(totalId(k), k);
     }
     return [...seen.values()];
+  }
+
+  /** One amount per running total the decision reserves against (shared totals booked once). */
+  function bookings(decision: Decision) {
+    return totalKeys(decision).map((k) => {
+      const r = decision.reservations.find(
+        (x) => x.delegator === k.delegator && `${x.key}@${x.tz}` === k.periodKey && x.currency === k.currency,
+      )!;
+      return { ...k, authority: r.authority, amountMinor: toMinor(r.amount, r.currency) };
+    });
   }
 
   return {
@@ -175,11 +190,7 @@ export function createPolicyService(opts: PolicyServiceOptions) {
         const delegator = first.reservations.find((r) => r.authority === first.authority)?.delegator;
         const decision = decide(bundle, { ...request, spent: (delegator && spentBy[delegator]) || {}, spentBy });
         if (decision.outcome !== 'execute') return { decision, reservationIds: [] };
-        const items = totalKeys(decision).map((k) => {
-          const r = decision.reservations.find((x) => x.delegator === k.delegator && `${x.key}@${x.tz}` === k.periodKey && x.currency === k.currency)!;
-          return { ...k, authority: r.authority, amountMinor: toMinor(r.amount, r.currency) };
-        });
-        const reservationIds = await store.addReservations(tx, ref, items);
+        const reservationIds = await store.addReservations(tx, ref, bookings(decision));
         return { decision, reservationIds };
       };
       return within ? run(within) : store.transaction(run);
@@ -195,11 +206,7 @@ export function createPolicyService(opts: PolicyServiceOptions) {
       const run = async (tx: SqlTx): Promise<string[]> => {
         await store.lockTotals(tx, keys);
         if (await store.hasReservations(tx, ref)) return [];
-        const items = keys.map((k) => {
-          const r = decision.reservations.find((x) => x.delegator === k.delegator && `${x.key}@${x.tz}` === k.periodKey && x.currency === k.currency)!;
-          return { ...k, authority: r.authority, amountMinor: toMinor(r.amount, r.currency) };
-        });
-        return store.addReservations(tx, ref, items);
+        return store.addReservations(tx, ref, bookings(decision));
       };
       return within ? run(within) : store.transaction(run);
     },

@@ -97,7 +97,13 @@ export function createProposalService(deps: ProposalDeps) {
   let again = false;
   let stopped = false;
 
-  function transitionEntry(p: Proposal, to: ProposalStatus, actor: string, reason: string, extra: Record<string, unknown> = {}): AppendInput {
+  function transitionEntry(
+    p: Proposal,
+    to: ProposalStatus,
+    actor: string,
+    reason: string,
+    extra: Record<string, unknown> = {},
+  ): AppendInput {
     return {
       kind: 'proposal.transitioned',
       actor,
@@ -136,21 +142,44 @@ export function createProposalService(deps: ProposalDeps) {
 
   function approvalState(d: Decision): ApprovalState | null {
     if (!d.approval) return null;
-    return { approvers: d.approval.approvers, quorum: d.approval.quorum, expiresAt: d.approval.expiresAt, escalateTo: d.approval.escalateTo ?? [], approvedBy: [], escalated: false };
+    return {
+      approvers: d.approval.approvers,
+      quorum: d.approval.quorum,
+      expiresAt: d.approval.expiresAt,
+      escalateTo: d.approval.escalateTo ?? [],
+      approvedBy: [],
+      escalated: false,
+    };
   }
 
   /** The status, expiry and audit flag a fresh decision leads to. */
   function placement(d: Decision, twinMode: Mode, now: number): Pick<NewProposal, 'status' | 'approval' | 'expiresAt' | 'audit'> {
     const status = OUTCOME_STATUS[d.outcome];
     const approval = approvalState(d);
-    const expiresAt = status === 'pending_approval' ? approval!.expiresAt : status === 'approved' ? new Date(now + opts.executionWindowMs).toISOString() : null;
+    const expiresAt =
+      status === 'pending_approval'
+        ? approval!.expiresAt
+        : status === 'approved'
+          ? new Date(now + opts.executionWindowMs).toISOString()
+          : null;
     // Execute mode runs first and is looked at afterwards: queue it for post-hoc audit.
     const audit = status === 'approved' && twinMode === 'execute' ? 'pending' : null;
     return { status, approval, expiresAt, audit };
   }
 
-  async function request(twin: { id: string; authority: string; mode: Mode }, action: string, attributes: Record<string, unknown>): Promise<DecisionRequest> {
-    return { principal: `twin:${twin.id}`, action, resource: attributes, at: new Date().toISOString(), twinMode: twin.mode, authority: twin.authority };
+  function request(
+    twin: { id: string; authority: string; mode: Mode },
+    action: string,
+    attributes: Record<string, unknown>,
+  ): DecisionRequest {
+    return {
+      principal: `twin:${twin.id}`,
+      action,
+      resource: attributes,
+      at: new Date().toISOString(),
+      twinMode: twin.mode,
+      authority: twin.authority,
+    };
   }
 
   function kick(): void {
@@ -179,7 +208,13 @@ export function createProposalService(deps: ProposalDeps) {
         await journal.appendWithin(
           tx,
           rows.map((p) =>
-            transitionEntry({ ...p, status: p.attempts > 1 ? 'executing' : 'approved' }, 'executing', 'system', p.attempts > 1 ? `attempt ${p.attempts}` : 'claimed for execution', { executor, attempt: p.attempts }),
+            transitionEntry(
+              { ...p, status: p.attempts > 1 ? 'executing' : 'approved' },
+              'executing',
+              'system',
+              p.attempts > 1 ? `attempt ${p.attempts}` : 'claimed for execution',
+              { executor, attempt: p.attempts },
+            ),
           ),
         );
         return rows;
@@ -209,26 +244,46 @@ export function createProposalService(deps: ProposalDeps) {
       }
     }
     if (outcome.ok) {
-      const finished = await finishWith(p, { status: 'executed', result: outcome.result, error: null }, async (tx) => {
-        await policy.commit(ref, tx);
-      }, 'executed');
+      const finished = await finishWith(
+        p,
+        { status: 'executed', result: outcome.result, error: null },
+        async (tx) => {
+          await policy.commit(ref, tx);
+        },
+        'executed',
+      );
       if (finished) log.info('proposal executed', { proposal: p.id, action: p.action, twin: p.twin });
       return;
     }
     const retry = outcome.retryable && p.attempts < opts.maxAttempts;
     if (retry) {
       const delay = opts.retryBaseMs * 2 ** (p.attempts - 1) * (0.5 + Math.random());
-      await finishWith(p, { status: 'approved', error: outcome.error, nextAttemptAt: new Date(Date.now() + delay).toISOString() }, async () => undefined, `will retry: ${outcome.error}`);
+      await finishWith(
+        p,
+        { status: 'approved', error: outcome.error, nextAttemptAt: new Date(Date.now() + delay).toISOString() },
+        async () => undefined,
+        `will retry: ${outcome.error}`,
+      );
       setTimeout(kick, delay + 10).unref();
       return;
     }
-    await finishWith(p, { status: 'failed', error: outcome.error }, async (tx) => {
-      await policy.release(ref, tx);
-    }, outcome.error);
+    await finishWith(
+      p,
+      { status: 'failed', error: outcome.error },
+      async (tx) => {
+        await policy.release(ref, tx);
+      },
+      outcome.error,
+    );
   }
 
   /** Records an execution's end if this executor still holds the claim, with its journal entry. */
-  async function finishWith(p: Proposal, patch: ProposalPatch, extra: (tx: SqlTx) => Promise<void>, reason: string): Promise<Proposal | undefined> {
+  async function finishWith(
+    p: Proposal,
+    patch: ProposalPatch,
+    extra: (tx: SqlTx) => Promise<void>,
+    reason: string,
+  ): Promise<Proposal | undefined> {
     return store
       .transaction(async (tx) => {
         // Only while this executor still holds the claim: if it lapsed, another executor took the
@@ -237,7 +292,13 @@ export function createProposalService(deps: ProposalDeps) {
         if (!updated) return undefined;
         await extra(tx);
         await journal.appendWithin(tx, [
-          transitionEntry({ ...p, status: 'executing' }, patch.status!, 'system', reason, patch.status === 'executed' ? { result: patch.result } : { error: patch.error ?? null }),
+          transitionEntry(
+            { ...p, status: 'executing' },
+            patch.status!,
+            'system',
+            reason,
+            patch.status === 'executed' ? { result: patch.result } : { error: patch.error ?? null },
+          ),
         ]);
         return updated;
       })
@@ -261,7 +322,9 @@ export function createProposalService(deps: ProposalDeps) {
     const bundle = policy.bundle();
     if (bundle.byDelegate.has(me)) {
       const own = policy.decide({ principal: me, action: p.action, resource: attributes, at: new Date().toISOString() });
-      const over = own.reasons.find((r) => ['over_per_action', 'over_period', 'no_grant', 'forbidden', 'not_valid', 'revoked', 'currency_mismatch'].includes(r.code));
+      const over = own.reasons.find((r) =>
+        ['over_per_action', 'over_period', 'no_grant', 'forbidden', 'not_valid', 'revoked', 'currency_mismatch'].includes(r.code),
+      );
       if (own.outcome === 'deny' || over) return `beyond ${me}'s own authority: ${over?.message ?? own.reasons[0]?.message ?? 'denied'}`;
     }
     return null;
@@ -280,7 +343,14 @@ export function createProposalService(deps: ProposalDeps) {
       const parsed = CreateProposalSchema.safeParse(body);
       if (!parsed.success) {
         const message = firstIssue(parsed.error, '');
-        await journal.append({ kind: 'proposal.refused', actor: `twin:${twinId}`, data: { reason: message, action: typeof (body as { action?: unknown })?.action === 'string' ? (body as { action: string }).action : null } });
+        await journal.append({
+          kind: 'proposal.refused',
+          actor: `twin:${twinId}`,
+          data: {
+            reason: message,
+            action: typeof (body as { action?: unknown })?.action === 'string' ? (body as { action: string }).action : null,
+          },
+        });
         throw new InputError(message);
       }
       const input = parsed.data;
@@ -289,7 +359,9 @@ export function createProposalService(deps: ProposalDeps) {
       const existing = await store.byIdempotencyKey(twin.id, input.idempotencyKey);
       if (existing) {
         if (existing.action !== input.action || existing.argsHash !== payloadHash(input.args)) {
-          throw new ConflictError(`idempotency key ${input.idempotencyKey} was already used for a different request (proposal ${existing.id})`);
+          throw new ConflictError(
+            `idempotency key ${input.idempotencyKey} was already used for a different request (proposal ${existing.id})`,
+          );
         }
         return { proposal: existing, created: false };
       }
@@ -299,33 +371,76 @@ export function createProposalService(deps: ProposalDeps) {
         const valid = resolved.operation.input.safeParse(input.args);
         if (!valid.success) {
           const message = firstIssue(valid.error, `args of ${input.action}: `);
-          await journal.append({ kind: 'proposal.refused', actor: `twin:${twin.id}`, data: { reason: message, action: input.action, idempotencyKey: input.idempotencyKey } });
+          await journal.append({
+            kind: 'proposal.refused',
+            actor: `twin:${twin.id}`,
+            data: { reason: message, action: input.action, idempotencyKey: input.idempotencyKey },
+          });
           throw new InputError(message);
         }
         args = valid.data;
       }
       const id = randomUUID();
-      const req = await request(twin, input.action, resolved ? resolved.operation.attributes(args) : {});
+      const req = request(twin, input.action, resolved ? resolved.operation.attributes(args) : {});
       let result: { proposal: Proposal; created: boolean };
       try {
         result = await store.transaction(async (tx) => {
           // An action no connector offers can never run, whatever a document says: decide it
           // without reserving anything, then deny it.
           const { decision } = resolved ? await policy.decideAndReserve(req, subject(id), tx) : { decision: policy.decide(req) };
-          const d: Decision = resolved ? decision : { ...decision, outcome: 'deny', approval: null, reservations: [], reasons: [{ code: 'no_grant', message: `no connector offers ${input.action}`, source: 'connectors' }, ...decision.reasons.filter((r) => r.code !== 'granted')] };
+          const d: Decision = resolved
+            ? decision
+            : {
+                ...decision,
+                outcome: 'deny',
+                approval: null,
+                reservations: [],
+                reasons: [
+                  { code: 'no_grant', message: `no connector offers ${input.action}`, source: 'connectors' },
+                  ...decision.reasons.filter((r) => r.code !== 'granted'),
+                ],
+              };
           const place = placement(d, twin.mode, Date.now());
-          const r = await store.insert({ id, twin: twin.id, action: input.action, args, argsHash: payloadHash(args), rationale: input.rationale, idempotencyKey: input.idempotencyKey, decision: d, context: null, ...place }, tx);
+          const r = await store.insert(
+            {
+              id,
+              twin: twin.id,
+              action: input.action,
+              args,
+              argsHash: payloadHash(args),
+              rationale: input.rationale,
+              idempotencyKey: input.idempotencyKey,
+              decision: d,
+              context: null,
+              ...place,
+            },
+            tx,
+          );
           if (r.created) {
             await journal.appendWithin(tx, [
               decisionEntry(id, twin.id, `twin:${twin.id}`, req, d),
-              { ...transitionEntry({ ...r.proposal, status: 'proposed' }, place.status, `twin:${twin.id}`, d.reasons.find((x) => x.code !== 'granted' && x.code !== 'approval_tier')?.message ?? d.outcome), data: { twin: twin.id, action: input.action, from: null, to: place.status, rationale: input.rationale } },
+              {
+                ...transitionEntry(
+                  { ...r.proposal, status: 'proposed' },
+                  place.status,
+                  `twin:${twin.id}`,
+                  d.reasons.find((x) => x.code !== 'granted' && x.code !== 'approval_tier')?.message ?? d.outcome,
+                ),
+                data: { twin: twin.id, action: input.action, from: null, to: place.status, rationale: input.rationale },
+              },
             ]);
           }
           return r;
         });
       } catch (err) {
         if (err instanceof RegentError) {
-          await journal.append({ kind: 'proposal.refused', actor: `twin:${twin.id}`, data: { reason: err.message, action: input.action, idempotencyKey: input.idempotencyKey } }).catch(() => undefined);
+          await journal
+            .append({
+              kind: 'proposal.refused',
+              actor: `twin:${twin.id}`,
+              data: { reason: err.message, action: input.action, idempotencyKey: input.idempotencyKey },
+            })
+            .catch(() => undefined);
           throw err;
         }
         throw new UnavailableError(`the action request could not be recorded: ${(err as Error).message}`);
@@ -371,12 +486,33 @@ export function createProposalService(deps: ProposalDeps) {
         const p = await store.lock(tx, id);
         if (!p) throw new NotFoundError(`proposal ${id} does not exist`);
         if (input.decision === 'comment') {
-          await store.addReview(tx, { proposalId: p.id, actor: me, decision: 'comment', comment: input.comment!, args: null, argsHash: p.argsHash, policyVersion: p.policyVersion });
-          await journal.appendWithin(tx, [{ kind: 'proposal.reviewed', actor: me, subject: subject(p.id), data: { decision: 'comment', comment: input.comment }, policyVersion: p.policyVersion }]);
+          await store.addReview(tx, {
+            proposalId: p.id,
+            actor: me,
+            decision: 'comment',
+            comment: input.comment!,
+            args: null,
+            argsHash: p.argsHash,
+            policyVersion: p.policyVersion,
+          });
+          await journal.appendWithin(tx, [
+            {
+              kind: 'proposal.reviewed',
+              actor: me,
+              subject: subject(p.id),
+              data: { decision: 'comment', comment: input.comment },
+              policyVersion: p.policyVersion,
+            },
+          ]);
           return { proposal: p, kick: false, pending: false };
         }
-        if (p.status !== 'pending_approval') throw new ConflictError(`proposal ${p.id} is ${p.status}; only a pending approval can be ${input.decision === 'edit' ? 'edited' : input.decision + 'd'}`, { status: p.status });
-        if (p.expiresAt && Date.parse(p.expiresAt) <= Date.now()) throw new ConflictError(`proposal ${p.id} expired at ${p.expiresAt}`, { status: 'expired' });
+        if (p.status !== 'pending_approval')
+          throw new ConflictError(
+            `proposal ${p.id} is ${p.status}; only a pending approval can be ${input.decision === 'edit' ? 'edited' : input.decision + 'd'}`,
+            { status: p.status },
+          );
+        if (p.expiresAt && Date.parse(p.expiresAt) <= Date.now())
+          throw new ConflictError(`proposal ${p.id} expired at ${p.expiresAt}`, { status: 'expired' });
         let current: Proposal = p;
         const entries: AppendInput[] = [];
         // An approval counts only under the policy version in force: decide again if it changed.
@@ -388,19 +524,47 @@ export function createProposalService(deps: ProposalDeps) {
             if (valid && !valid.success) throw new InputError(firstIssue(valid.error, `args of ${p.action}: `));
             args = (valid?.data ?? input.args) as Record<string, unknown>;
           }
-          const req = await request(twin, p.action, attributesOf(p.action, args));
+          const req = request(twin, p.action, attributesOf(p.action, args));
           const { decision } = await policy.decideAndReserve(req, subject(p.id), tx);
           const place = placement(decision, twin.mode, Date.now());
           const changedArgs = input.decision === 'edit';
-          const patch: ProposalPatch = { decision, policyVersion: decision.policyVersion, status: place.status, approval: place.approval, expiresAt: place.expiresAt, audit: place.audit };
+          const patch: ProposalPatch = {
+            decision,
+            policyVersion: decision.policyVersion,
+            status: place.status,
+            approval: place.approval,
+            expiresAt: place.expiresAt,
+            audit: place.audit,
+          };
           if (changedArgs) Object.assign(patch, { args, argsHash: payloadHash(args) });
           current = await store.update(tx, p.id, patch);
           entries.push(decisionEntry(p.id, p.twin, changedArgs ? me : 'system', req, decision));
           if (changedArgs) {
-            await store.addReview(tx, { proposalId: p.id, actor: me, decision: 'edit', comment: input.comment ?? null, args, argsHash: current.argsHash, policyVersion: current.policyVersion });
-            entries.push({ kind: 'proposal.reviewed', actor: me, subject: subject(p.id), data: { decision: 'edit', comment: input.comment ?? null, argsHash: current.argsHash, previousArgsHash: p.argsHash }, policyVersion: current.policyVersion });
+            await store.addReview(tx, {
+              proposalId: p.id,
+              actor: me,
+              decision: 'edit',
+              comment: input.comment ?? null,
+              args,
+              argsHash: current.argsHash,
+              policyVersion: current.policyVersion,
+            });
+            entries.push({
+              kind: 'proposal.reviewed',
+              actor: me,
+              subject: subject(p.id),
+              data: { decision: 'edit', comment: input.comment ?? null, argsHash: current.argsHash, previousArgsHash: p.argsHash },
+              policyVersion: current.policyVersion,
+            });
           }
-          entries.push(transitionEntry(p, current.status, changedArgs ? me : 'system', changedArgs ? 'edited; decided again' : 'policy changed; decided again'));
+          entries.push(
+            transitionEntry(
+              p,
+              current.status,
+              changedArgs ? me : 'system',
+              changedArgs ? 'edited; decided again' : 'policy changed; decided again',
+            ),
+          );
           if (changedArgs || current.status !== 'pending_approval') {
             await journal.appendWithin(tx, entries);
             return { proposal: current, kick: current.status === 'approved', pending: current.status === 'pending_approval' };
@@ -410,26 +574,65 @@ export function createProposalService(deps: ProposalDeps) {
         if (refusal) throw new RegentError('forbidden', refusal);
         if (input.decision === 'reject') {
           assertTransition(current, 'rejected');
-          await store.addReview(tx, { proposalId: p.id, actor: me, decision: 'reject', comment: input.comment!, args: null, argsHash: current.argsHash, policyVersion: current.policyVersion });
+          await store.addReview(tx, {
+            proposalId: p.id,
+            actor: me,
+            decision: 'reject',
+            comment: input.comment!,
+            args: null,
+            argsHash: current.argsHash,
+            policyVersion: current.policyVersion,
+          });
           const updated = await store.update(tx, p.id, { status: 'rejected', error: `rejected by ${me}: ${input.comment}` });
           await policy.release(subject(p.id), tx);
-          entries.push({ kind: 'proposal.reviewed', actor: me, subject: subject(p.id), data: { decision: 'reject', comment: input.comment }, policyVersion: current.policyVersion });
+          entries.push({
+            kind: 'proposal.reviewed',
+            actor: me,
+            subject: subject(p.id),
+            data: { decision: 'reject', comment: input.comment },
+            policyVersion: current.policyVersion,
+          });
           entries.push(transitionEntry(current, 'rejected', me, input.comment!));
           await journal.appendWithin(tx, entries);
           return { proposal: updated, kick: false, pending: false };
         }
         // approve
         const approval = current.approval!;
-        if (approval.approvedBy.includes(me)) throw new ConflictError(`${me} already approved proposal ${p.id}; quorum counts distinct people`);
-        await store.addReview(tx, { proposalId: p.id, actor: me, decision: 'approve', comment: input.comment ?? null, args: null, argsHash: current.argsHash, policyVersion: current.policyVersion });
+        if (approval.approvedBy.includes(me))
+          throw new ConflictError(`${me} already approved proposal ${p.id}; quorum counts distinct people`);
+        await store.addReview(tx, {
+          proposalId: p.id,
+          actor: me,
+          decision: 'approve',
+          comment: input.comment ?? null,
+          args: null,
+          argsHash: current.argsHash,
+          policyVersion: current.policyVersion,
+        });
         const approvedBy = [...approval.approvedBy, me];
         const reached = approvedBy.length >= approval.quorum;
-        entries.push({ kind: 'proposal.reviewed', actor: me, subject: subject(p.id), data: { decision: 'approve', comment: input.comment ?? null, argsHash: current.argsHash, approvals: approvedBy.length, quorum: approval.quorum }, policyVersion: current.policyVersion });
+        entries.push({
+          kind: 'proposal.reviewed',
+          actor: me,
+          subject: subject(p.id),
+          data: {
+            decision: 'approve',
+            comment: input.comment ?? null,
+            argsHash: current.argsHash,
+            approvals: approvedBy.length,
+            quorum: approval.quorum,
+          },
+          policyVersion: current.policyVersion,
+        });
         let updated: Proposal;
         if (reached) {
           assertTransition(current, 'approved');
           await policy.reserveApproved(current.decision, subject(p.id), tx);
-          updated = await store.update(tx, p.id, { status: 'approved', approval: { ...approval, approvedBy }, expiresAt: new Date(Date.now() + opts.executionWindowMs).toISOString() });
+          updated = await store.update(tx, p.id, {
+            status: 'approved',
+            approval: { ...approval, approvedBy },
+            expiresAt: new Date(Date.now() + opts.executionWindowMs).toISOString(),
+          });
           entries.push(transitionEntry(current, 'approved', me, `quorum ${approval.quorum} reached: ${approvedBy.join(', ')}`));
         } else {
           updated = await store.update(tx, p.id, { approval: { ...approval, approvedBy } });
@@ -463,7 +666,15 @@ export function createProposalService(deps: ProposalDeps) {
         if (p.audit === null) throw new ConflictError(`proposal ${id} is not queued for post-hoc audit`);
         if (p.audit !== 'pending') throw new ConflictError(`proposal ${id} was already audited (${p.audit})`);
         const updated = await store.update(tx, id, { audit: verdict });
-        await journal.appendWithin(tx, [{ kind: 'proposal.audited', actor, subject: subject(id), data: { verdict, comment: comment ?? null, status: p.status }, policyVersion: p.policyVersion }]);
+        await journal.appendWithin(tx, [
+          {
+            kind: 'proposal.audited',
+            actor,
+            subject: subject(id),
+            data: { verdict, comment: comment ?? null, status: p.status },
+            policyVersion: p.policyVersion,
+          },
+        ]);
         return updated;
       });
     },
@@ -483,12 +694,20 @@ export function createProposalService(deps: ProposalDeps) {
             const window = Math.max(Date.parse(a.expiresAt) - Date.parse(p.createdAt), 60_000);
             const expiresAt = new Date(Date.now() + window).toISOString();
             escalated.push(await store.update(tx, p.id, { approval: { ...a, escalated: true, expiresAt }, expiresAt }));
-            entries.push({ kind: 'proposal.escalated', actor: 'system', subject: subject(p.id), data: { to: a.escalateTo, expiresAt }, policyVersion: p.policyVersion });
+            entries.push({
+              kind: 'proposal.escalated',
+              actor: 'system',
+              subject: subject(p.id),
+              data: { to: a.escalateTo, expiresAt },
+              policyVersion: p.policyVersion,
+            });
             continue;
           }
           await store.update(tx, p.id, { status: 'expired', error: `expired at ${p.expiresAt}` });
           await policy.release(subject(p.id), tx);
-          entries.push(transitionEntry(p, 'expired', 'system', `no ${p.status === 'approved' ? 'execution' : 'decision'} before ${p.expiresAt}`));
+          entries.push(
+            transitionEntry(p, 'expired', 'system', `no ${p.status === 'approved' ? 'execution' : 'decision'} before ${p.expiresAt}`),
+          );
         }
         await journal.appendWithin(tx, entries);
         return due.length;
@@ -508,7 +727,10 @@ export function createProposalService(deps: ProposalDeps) {
     pendingCount: () => store.pendingCount(),
 
     start(): void {
-      sweepTimer = setInterval(() => void this.sweep().catch((err) => log.error('proposal sweep failed', { error: err })), opts.sweepIntervalMs);
+      sweepTimer = setInterval(
+        () => void this.sweep().catch((err) => log.error('proposal sweep failed', { error: err })),
+        opts.sweepIntervalMs,
+      );
       pollTimer = setInterval(kick, opts.pollIntervalMs);
       sweepTimer.unref();
       pollTimer.unref();
