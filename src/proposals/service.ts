@@ -339,7 +339,11 @@ export function createProposalService(deps: ProposalDeps) {
     executorId: executor,
 
     /** A twin's action request (POST /v1/proposals). The same idempotency key returns the same proposal. */
-    async create(twinId: string, body: unknown): Promise<{ proposal: Proposal; created: boolean }> {
+    async create(
+      twinId: string,
+      body: unknown,
+      opts: { context?: Record<string, unknown> } = {},
+    ): Promise<{ proposal: Proposal; created: boolean }> {
       const parsed = CreateProposalSchema.safeParse(body);
       if (!parsed.success) {
         const message = firstIssue(parsed.error, '');
@@ -411,7 +415,7 @@ export function createProposalService(deps: ProposalDeps) {
               rationale: input.rationale,
               idempotencyKey: input.idempotencyKey,
               decision: d,
-              context: null,
+              context: opts.context ?? null,
               ...place,
             },
             tx,
@@ -426,7 +430,14 @@ export function createProposalService(deps: ProposalDeps) {
                   `twin:${twin.id}`,
                   d.reasons.find((x) => x.code !== 'granted' && x.code !== 'approval_tier')?.message ?? d.outcome,
                 ),
-                data: { twin: twin.id, action: input.action, from: null, to: place.status, rationale: input.rationale },
+                data: {
+                  twin: twin.id,
+                  action: input.action,
+                  from: null,
+                  to: place.status,
+                  rationale: input.rationale,
+                  ...(opts.context ? { context: opts.context } : {}),
+                },
               },
             ]);
           }

@@ -22,6 +22,7 @@ interface Row {
   result: Record<string, unknown> | null;
   error: string | null;
   audit: AuditVerdict | null;
+  context: Record<string, unknown> | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -45,12 +46,13 @@ const toProposal = (r: Row): Proposal => ({
   result: r.result,
   error: r.error,
   audit: r.audit,
+  context: r.context,
   createdAt: iso(r.created_at)!,
   updatedAt: iso(r.updated_at)!,
 });
 
 const COLUMNS =
-  'id, twin_id, action, args, args_hash, rationale, idempotency_key, status, decision, policy_version, approval, expires_at, attempts, result, error, audit, created_at, updated_at';
+  'id, twin_id, action, args, args_hash, rationale, idempotency_key, status, decision, policy_version, approval, expires_at, attempts, result, error, audit, context, created_at, updated_at';
 
 export interface NewProposal {
   twin: string;

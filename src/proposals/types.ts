@@ -62,6 +62,11 @@ export interface Proposal {
   result: Record<string, unknown> | null;
   error: string | null;
   audit: AuditVerdict | null;
+  /**
+   * Where the request came from, recorded with it: for an agent's request the objective, run,
+   * model, prompt version and system prompt hash. Null for requests made directly over the API.
+   */
+  context: Record<string, unknown> | null;
   createdAt: string;
   updatedAt: string;
 }
