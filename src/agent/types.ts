@@ -67,6 +67,11 @@ export interface PlannerContext {
    * tool not in `tools`, or args failing its schema, come back `refused` (and are journaled).
    */
   act(call: ActionCall, provenance: Provenance): Promise<ActionOutcome>;
+  /**
+   * Record (journal) a refused step that never became an action request: model output that is
+   * not a usable tool call (bad JSON in arguments, no tool, text where a call was required).
+   */
+  refuse(reason: string, detail: Record<string, unknown>): Promise<void>;
   /** The run's durable memory, as last saved (undefined on the first step). */
   state: unknown;
   /** Persist the run's memory (JSON); a run resumed after a restart gets it back as `state`. */
