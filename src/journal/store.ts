@@ -55,33 +55,24 @@ export function createJournalStore(sql: Sql) {
   return {
     transaction: sql.transaction.bind(sql) as Sql['transaction'],
 
-    /** Locks the head row: every append transaction starts here, which serializes appends. */
-    async lockHead(tx: SqlTx): Promise<StoredHead> {
-      const rows = await tx.query<HeadRow>('SELECT size, chain, frontier FROM journal_head WHERE id = 1 FOR UPDATE');
-      if (!rows[0]) throw new Error('journal_head row is missing: the database was not migrated by Regent');
-      return toHead(rows[0]);
-    },
-
-    async insertEntries(tx: SqlTx, entries: readonly JournalEntry[], head: StoredHead): Promise<void> {
-      // One statement per batch. The rows travel as one JSON document: serializing it is native
-      // (JSON.stringify) where per-column array literals would be escaped in JavaScript.
-      await tx.query(
-        `INSERT INTO journal_entries (${ENTRY_COLUMNS})
-         SELECT seq, ts, kind, actor, subject, data, "policyVersion", leaf, chain
-           FROM jsonb_to_recordset($1::jsonb) AS x(seq bigint, ts timestamptz, kind text, actor text, subject text,
-                                                   data jsonb, "policyVersion" text, leaf text, chain text)
-          ORDER BY seq`,
-        [JSON.stringify(entries)],
+    /**
+     * Appends a batch sealed against `base`, in one round trip (regent_journal_append): the head
+     * is locked, and if it is still `base` the entries are inserted and the head moved to `next`.
+     * Otherwise nothing is written and the real head is returned, now locked by this transaction,
+     * for the caller to seal the batch again. The rows travel as one JSON document: serializing
+     * it is native (JSON.stringify) where per-column array literals would be escaped in JavaScript.
+     */
+    async appendAt(tx: SqlTx, base: StoredHead, entries: readonly JournalEntry[], next: StoredHead): Promise<StoredHead | undefined> {
+      const rows = await tx.query<{ head_size: string | number; head_chain: string; head_frontier: string[] | null }>(
+        'SELECT head_size, head_chain, head_frontier FROM regent_journal_append($1, $2, $3::jsonb, $4, $5, $6::text[])',
+        [base.size, base.chain, JSON.stringify(entries), next.size, next.chain, next.frontier],
       );
-      await tx.query('UPDATE journal_head SET size = $1, chain = $2, frontier = $3, updated_at = now() WHERE id = 1', [
-        head.size,
-        head.chain,
-        head.frontier,
-      ]);
+      const r = rows[0];
+      return r && toHead({ size: r.head_size, chain: r.head_chain, frontier: r.head_frontier });
     },
 
-    async head(): Promise<StoredHead> {
-      const rows = await sql.query<HeadRow>('SELECT size, chain, frontier FROM journal_head WHERE id = 1');
+    async head(q: Pick<Sql, 'query'> = sql): Promise<StoredHead> {
+      const rows = await q.query<HeadRow>('SELECT size, chain, frontier FROM journal_head WHERE id = 1');
       if (!rows[0]) throw new Error('journal_head row is missing: the database was not migrated by Regent');
       return toHead(rows[0]);
     },

@@ -25,6 +25,13 @@ export const JOURNAL_KINDS = [
   'proposal.reviewed',
   'proposal.escalated',
   'proposal.audited',
+  'objective.created',
+  'objective.refused',
+  'objective.transitioned',
+  'objective.step',
+  'agent.refused',
+  'signal.received',
+  'signal.refused',
 ] as const;
 export type JournalKind = (typeof JOURNAL_KINDS)[number];
 

@@ -60,6 +60,23 @@ describeEachDatabase('the journal', (getDb) => {
     expect((await journal.head()).size).toBe(size);
   });
 
+  it('keeps the chain after a state transaction that journaled and then rolled back', async () => {
+    const size = (await journal.head()).size;
+    await expect(
+      db.sql.transaction(async (tx) => {
+        await journal.appendWithin(tx, [{ kind: 'audit.note', actor: 'user:ann', data: { rolledBack: true } }]);
+        throw new Error('the state change failed');
+      }),
+    ).rejects.toThrow('the state change failed');
+    expect((await journal.head()).size).toBe(size);
+    // The next appends, inside a transaction and through group commit, continue from the real head.
+    const [within] = await db.sql.transaction((tx) => journal.appendWithin(tx, [{ kind: 'audit.note', actor: 'user:ann', data: { n: 1 } }]));
+    const after = await journal.append({ kind: 'audit.note', actor: 'user:ann', data: { n: 2 } });
+    expect([within!.seq, after.seq]).toEqual([size + 1, size + 2]);
+    const rows = await journal.list({ afterSeq: size - 1, limit: 10 });
+    for (let i = 1; i < rows.length; i++) expect(rows[i]!.seq).toBe(rows[i - 1]!.seq + 1);
+  });
+
   it('refuses bad entries with a specific message and writes nothing', async () => {
     const size = (await journal.head()).size;
     await expect(journal.append({ kind: 'no.such.kind' as never, actor: 'user:ann' })).rejects.toThrow(/kind/);
