@@ -426,7 +426,20 @@ export function createSandboxConnector(spec: SandboxConnectorSpec, deps: { sql: 
   // The demo data is written the first time an operation executes (a failure is retried next
   // time); until then simulate reads the seed in memory, so a preview never writes anything.
   let seeded: Promise<unknown> | undefined;
-  const ensureSeeded = () => (seeded ??= seedSandbox(sql).catch((err) => ((seeded = undefined), Promise.reject(err))));
+  let seedDone = false;
+  const ensureSeeded = () =>
+    (seeded ??= seedSandbox(sql).then(
+      () => (seedDone = true),
+      (err) => ((seeded = undefined), Promise.reject(err)),
+    ));
+
+  /** Plans from the records (locked) and writes the changes, all in `tx`. */
+  async function apply(tx: SqlTx, impl: NonNullable<ReturnType<typeof bound.get>>, action: string, input: Record<string, unknown>, key: string) {
+    const plan = await impl.plan(input, (ref) => readSandboxRecord(tx, ref, { lock: true }), { key, now: new Date().toISOString() });
+    const changes = [];
+    for (const w of plan.writes) changes.push({ record: refText(w.ref), version: await writeRecord(tx, w.ref, w.after), before: w.before, after: w.after });
+    return { summary: plan.summary, changes };
+  }
 
   /** The operation and the validated input, or why not (never reaching a plan with bad input). */
   function resolve(action: string, input: Record<string, unknown>) {
@@ -459,16 +472,15 @@ export function createSandboxConnector(spec: SandboxConnectorSpec, deps: { sql: 
       const r = resolve(action, input);
       if (!r.ok) return { ok: false, retryable: false, error: r.error };
       await ensureSeeded();
-      return runOnceAtomically(sql, { idempotencyKey, connector: spec.id, action }, async (tx) => {
-        const plan = await r.impl.plan(r.input, (ref) => readSandboxRecord(tx, ref, { lock: true }), {
-          key: idempotencyKey,
-          now: new Date().toISOString(),
-        });
-        const changes = [];
-        for (const w of plan.writes)
-          changes.push({ record: refText(w.ref), version: await writeRecord(tx, w.ref, w.after), before: w.before, after: w.after });
-        return { summary: plan.summary, changes };
-      });
+      return runOnceAtomically(sql, { idempotencyKey, connector: spec.id, action }, (tx) => apply(tx, r.impl, action, r.input, idempotencyKey));
+    },
+
+    async executeWithin(tx, action, input, idempotencyKey) {
+      const r = resolve(action, input);
+      if (!r.ok) throw new BusinessFailure(r.error);
+      // The demo data is written outside any caller's transaction, on the ordinary path, once.
+      if (!seedDone) return undefined;
+      return apply(tx, r.impl, action, r.input, idempotencyKey);
     },
   };
 }

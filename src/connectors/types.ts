@@ -1,3 +1,4 @@
+import type { SqlTx } from '../db/sql';
 import type { z } from 'zod';
 
 /**
@@ -43,6 +44,14 @@ export interface Connector {
   simulate(action: string, input: Record<string, unknown>): Promise<Simulation>;
   /** Runs the operation once; the same idempotency key never produces a second business effect. */
   execute(action: string, input: Record<string, unknown>, idempotencyKey: string): Promise<ExecutionResult>;
+  /**
+   * Offered by connectors whose business system lives in Regent's own database (sandbox): applies
+   * the operation inside the caller's transaction, so the effect commits together with the
+   * proposal that caused it, or not at all; exactly once without a separate call record. Throws
+   * (BusinessFailure when the system refuses) and the caller rolls back; `undefined` when it
+   * cannot run inside a transaction right now, and the caller takes the ordinary path.
+   */
+  executeWithin?(tx: SqlTx, action: string, input: Record<string, unknown>, idempotencyKey: string): Promise<Record<string, unknown> | undefined>;
   close?(): Promise<void>;
 }
 

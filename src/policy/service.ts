@@ -176,7 +176,12 @@ export function createPolicyService(opts: PolicyServiceOptions) {
      * period limit, reserves the amount in the same transaction. Totals are locked, so concurrent
      * requests can never together pass a limit: the one that would is decided again and capped.
      */
-    async decideAndReserve(request: Omit<DecisionRequest, 'spent' | 'spentBy'>, ref: string, within?: SqlTx): Promise<ReservedDecision> {
+    async decideAndReserve(
+      request: Omit<DecisionRequest, 'spent' | 'spentBy'>,
+      ref: string,
+      within?: SqlTx,
+      opts: { book?: 'reserved' | 'committed' } = {},
+    ): Promise<ReservedDecision> {
       const bundle = inForce();
       const first = decide(bundle, request);
       if (first.outcome !== 'execute' || first.reservations.length === 0) return { decision: first, reservationIds: [] };
@@ -190,7 +195,7 @@ export function createPolicyService(opts: PolicyServiceOptions) {
         const delegator = first.reservations.find((r) => r.authority === first.authority)?.delegator;
         const decision = decide(bundle, { ...request, spent: (delegator && spentBy[delegator]) || {}, spentBy });
         if (decision.outcome !== 'execute') return { decision, reservationIds: [] };
-        const reservationIds = await store.addReservations(tx, ref, bookings(decision));
+        const reservationIds = await store.addReservations(tx, ref, bookings(decision), opts.book);
         return { decision, reservationIds };
       };
       return within ? run(within) : store.transaction(run);

@@ -89,7 +89,13 @@ export function createPolicyStore(sql: Sql) {
       return out;
     },
 
-    async addReservations(tx: SqlTx, ref: string, items: readonly (TotalKey & { authority: string; amountMinor: bigint })[]): Promise<string[]> {
+    /** `committed` books the amounts as spent at once (the action executes in the same transaction). */
+    async addReservations(
+      tx: SqlTx,
+      ref: string,
+      items: readonly (TotalKey & { authority: string; amountMinor: bigint })[],
+      status: 'reserved' | 'committed' = 'reserved',
+    ): Promise<string[]> {
       const ids: string[] = [];
       for (const it of items) {
         const id = randomUUID();
@@ -98,10 +104,10 @@ export function createPolicyStore(sql: Sql) {
         await tx.query(
           `WITH r AS (
              INSERT INTO spend_reservations (id, ref, authority, delegator, period_key, currency, amount_minor, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'reserved') RETURNING delegator, period_key, currency, amount_minor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING delegator, period_key, currency, amount_minor)
            UPDATE spend_totals t SET total_minor = t.total_minor + r.amount_minor, updated_at = now()
              FROM r WHERE t.delegator = r.delegator AND t.period_key = r.period_key AND t.currency = r.currency`,
-          [id, ref, it.authority, it.delegator, it.periodKey, it.currency, it.amountMinor.toString()],
+          [id, ref, it.authority, it.delegator, it.periodKey, it.currency, it.amountMinor.toString(), status],
         );
       }
       return ids;

@@ -117,8 +117,8 @@ export async function benchPipeline(o: {
         rationale: 'bench',
         idempotencyKey: `bench-${i}`,
       });
-      if (proposal.status !== 'approved') throw new Error(`bench action ${i} was ${proposal.status}, not approved`);
-      const early = settled.get(proposal.id);
+      if (proposal.status !== 'approved' && proposal.status !== 'executed') throw new Error(`bench action ${i} was ${proposal.status}, not approved`);
+      const early = proposal.status === 'executed' ? proposal : settled.get(proposal.id);
       let final: Proposal;
       if (early) final = early;
       else {

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { BusinessFailure } from '../connectors/calls';
 import type { Connector, ConnectorRegistry, Operation } from '../connectors/types';
 import type { SqlTx } from '../db/sql';
 import { ConflictError, InputError, NotFoundError, RegentError, UnavailableError } from '../errors/errors';
@@ -24,6 +25,8 @@ import {
 export interface TwinPort {
   get(id: string): Promise<{ id: string; owner: string; authority: string; mode: Mode; killed: boolean } | undefined>;
   isHalted(id: string): Promise<boolean>;
+  /** The twin with `halted` (a kill switch is engaged for it), in one read. */
+  getForAction(id: string): Promise<{ id: string; owner: string; authority: string; mode: Mode; killed: boolean; halted: boolean } | undefined>;
 }
 
 /** A person deciding on a proposal. Twins never review. */
@@ -82,6 +85,17 @@ function firstIssue(err: { issues: { path: PropertyKey[]; message: string }[] },
 
 const subject = (id: string) => `proposal:${id}`;
 
+/** Thrown inside a transaction to roll it back: the idempotency key was already used. */
+class Retry extends Error {
+  constructor(readonly existing: Proposal) {
+    super(`idempotency key already used by proposal ${existing.id}`);
+  }
+}
+
+/** Thrown inside the inline transaction to roll it back and take the ordinary path. */
+const NOT_INLINE = new Error('not executed inline');
+
+
 /**
  * The governed action pipeline: an action request becomes a proposal, decided by policy,
  * reviewed by people where policy says so, and executed exactly once through its connector.
@@ -111,6 +125,22 @@ export function createProposalService(deps: ProposalDeps) {
       data: { twin: p.twin, action: p.action, from: p.status, to, reason, ...extra },
       policyVersion: p.policyVersion,
     };
+  }
+
+  /** A failed inline attempt left nothing behind (rolled back): the ordinary path takes over. */
+  function notInline(err: unknown): undefined {
+    if (err instanceof Retry) throw err;
+    if (err !== NOT_INLINE && !(err instanceof BusinessFailure)) {
+      log.warn('could not execute with the decision; taking the ordinary path', { error: err });
+    }
+    return undefined;
+  }
+
+  /** Inserts a new proposal; a used idempotency key rolls the whole transaction back (Retry). */
+  async function insertOrRetry(tx: SqlTx, p: NewProposal & { id: string }): Promise<Proposal> {
+    const r = await store.insert(p, tx);
+    if (!r.created) throw new Retry(r.proposal);
+    return r.proposal;
   }
 
   function assertTransition(p: Proposal, to: ProposalStatus): void {
@@ -358,17 +388,8 @@ export function createProposalService(deps: ProposalDeps) {
         throw new InputError(message);
       }
       const input = parsed.data;
-      const twin = await twins.get(twinId);
+      const twin = await twins.getForAction(twinId);
       if (!twin) throw new NotFoundError(`twin ${twinId} does not exist`);
-      const existing = await store.byIdempotencyKey(twin.id, input.idempotencyKey);
-      if (existing) {
-        if (existing.action !== input.action || existing.argsHash !== payloadHash(input.args)) {
-          throw new ConflictError(
-            `idempotency key ${input.idempotencyKey} was already used for a different request (proposal ${existing.id})`,
-          );
-        }
-        return { proposal: existing, created: false };
-      }
       const resolved = resolve(input.action);
       let args = input.args;
       if (resolved) {
@@ -384,11 +405,46 @@ export function createProposalService(deps: ProposalDeps) {
         }
         args = valid.data;
       }
-      const id = randomUUID();
-      const req = request(twin, input.action, resolved ? resolved.operation.attributes(args) : {});
+      const argsHash = payloadHash(args);
+      const asRetry = (existing: Proposal) => {
+        if (existing.action !== input.action || existing.argsHash !== argsHash) {
+          throw new ConflictError(`idempotency key ${input.idempotencyKey} was already used for a different request (proposal ${existing.id})`);
+        }
+        return { proposal: existing, created: false };
+      };
+      // Execute mode with a connector whose system lives in this database: decide, book, act and
+      // record in one transaction (the effect and its proposal commit together, exactly once).
+      // Anything unusual on the way falls back to the ordinary path: recorded, then executed.
+      const inline = resolved?.connector.executeWithin && twin.mode === 'execute' && !twin.halted ? resolved : undefined;
       let result: { proposal: Proposal; created: boolean };
       try {
-        result = await store.transaction(async (tx) => {
+        result = inline ? ((await recordAndExecute(twin, input, args, argsHash, inline, opts.context).catch(notInline)) ?? (await record())) : await record();
+      } catch (err) {
+        if (err instanceof Retry) return asRetry(err.existing);
+        if (err instanceof RegentError) {
+          await journal
+            .append({
+              kind: 'proposal.refused',
+              actor: `twin:${twin.id}`,
+              data: { reason: err.message, action: input.action, idempotencyKey: input.idempotencyKey },
+            })
+            .catch(() => undefined);
+          throw err;
+        }
+        throw new UnavailableError(`the action request could not be recorded: ${(err as Error).message}`);
+      }
+      if (result.proposal.status === 'approved') kick();
+      if (result.proposal.status === 'pending_approval') deps.onPending?.(result.proposal, 'pending');
+      if (result.proposal.status === 'executed') {
+        log.info('proposal executed', { proposal: result.proposal.id, action: result.proposal.action, twin: twin.id, inline: true });
+        deps.onSettled?.(result.proposal);
+      }
+      return result;
+
+      async function record(): Promise<{ proposal: Proposal; created: boolean }> {
+        const id = randomUUID();
+        const req = request(twin!, input.action, resolved ? resolved.operation.attributes(args) : {});
+        return store.transaction(async (tx) => {
           // An action no connector offers can never run, whatever a document says: decide it
           // without reserving anything, then deny it.
           const { decision } = resolved ? await policy.decideAndReserve(req, subject(id), tx) : { decision: policy.decide(req) };
@@ -404,61 +460,77 @@ export function createProposalService(deps: ProposalDeps) {
                   ...decision.reasons.filter((r) => r.code !== 'granted'),
                 ],
               };
-          const place = placement(d, twin.mode, Date.now());
-          const r = await store.insert(
-            {
-              id,
-              twin: twin.id,
-              action: input.action,
-              args,
-              argsHash: payloadHash(args),
-              rationale: input.rationale,
-              idempotencyKey: input.idempotencyKey,
-              decision: d,
-              context: opts.context ?? null,
-              ...place,
-            },
-            tx,
-          );
-          if (r.created) {
-            await journal.appendWithin(tx, [
-              decisionEntry(id, twin.id, `twin:${twin.id}`, req, d),
-              {
-                ...transitionEntry(
-                  { ...r.proposal, status: 'proposed' },
-                  place.status,
-                  `twin:${twin.id}`,
-                  d.reasons.find((x) => x.code !== 'granted' && x.code !== 'approval_tier')?.message ?? d.outcome,
-                ),
-                data: {
-                  twin: twin.id,
-                  action: input.action,
-                  from: null,
-                  to: place.status,
-                  rationale: input.rationale,
-                  ...(opts.context ? { context: opts.context } : {}),
-                },
-              },
-            ]);
-          }
-          return r;
+          const place = placement(d, twin!.mode, Date.now());
+          const r = await insertOrRetry(tx, { id, twin: twin!.id, action: input.action, args, argsHash, rationale: input.rationale, idempotencyKey: input.idempotencyKey, decision: d, context: opts.context ?? null, ...place });
+          await journal.appendWithin(tx, [decisionEntry(id, twin!.id, `twin:${twin!.id}`, req, d), createdEntry(r, place.status, d)]);
+          return { proposal: r, created: true };
         });
-      } catch (err) {
-        if (err instanceof RegentError) {
-          await journal
-            .append({
-              kind: 'proposal.refused',
-              actor: `twin:${twin.id}`,
-              data: { reason: err.message, action: input.action, idempotencyKey: input.idempotencyKey },
-            })
-            .catch(() => undefined);
-          throw err;
-        }
-        throw new UnavailableError(`the action request could not be recorded: ${(err as Error).message}`);
       }
-      if (result.proposal.status === 'approved') kick();
-      if (result.proposal.status === 'pending_approval') deps.onPending?.(result.proposal, 'pending');
-      return result;
+
+      function createdEntry(p: Proposal, to: ProposalStatus, d: Decision): AppendInput {
+        return {
+          ...transitionEntry(
+            { ...p, status: 'proposed' },
+            to,
+            `twin:${twin!.id}`,
+            d.reasons.find((x) => x.code !== 'granted' && x.code !== 'approval_tier')?.message ?? d.outcome,
+          ),
+          data: {
+            twin: twin!.id,
+            action: input.action,
+            from: null,
+            to,
+            rationale: input.rationale,
+            ...(opts.context ? { context: opts.context } : {}),
+          },
+        };
+      }
+
+      /**
+       * The inline path. Resolves undefined (and leaves nothing behind) where the ordinary path
+       * must take the request: the decision was not execute, or the connector cannot act inside
+       * this transaction now.
+       */
+      async function recordAndExecute(
+        t: NonNullable<typeof twin>,
+        body: typeof input,
+        validArgs: Record<string, unknown>,
+        hash: string,
+        target: NonNullable<typeof inline>,
+        context: Record<string, unknown> | undefined,
+      ): Promise<{ proposal: Proposal; created: boolean } | undefined> {
+        const id = randomUUID();
+        const req = request(t, body.action, target.operation.attributes(validArgs));
+        return store.transaction(async (tx) => {
+          const { decision: d } = await policy.decideAndReserve(req, subject(id), tx, { book: 'committed' });
+          const place = placement(d, t.mode, Date.now());
+          if (place.status !== 'approved') throw NOT_INLINE;
+          const outcome = await target.connector.executeWithin!(tx, body.action, validArgs, id);
+          if (!outcome) throw NOT_INLINE;
+          const p = await insertOrRetry(tx, {
+            id,
+            twin: t.id,
+            action: body.action,
+            args: validArgs,
+            argsHash: hash,
+            rationale: body.rationale,
+            idempotencyKey: body.idempotencyKey,
+            decision: d,
+            context: context ?? null,
+            ...place,
+            status: 'executed',
+            result: outcome,
+            attempts: 1,
+          });
+          await journal.appendWithin(tx, [
+            decisionEntry(id, t.id, `twin:${t.id}`, req, d),
+            createdEntry(p, 'approved', d),
+            transitionEntry({ ...p, status: 'approved' }, 'executing', 'system', 'executed with its decision (in-database connector)', { executor, attempt: 1 }),
+            transitionEntry({ ...p, status: 'executing' }, 'executed', 'system', 'executed', { result: outcome }),
+          ]);
+          return { proposal: p, created: true };
+        });
+      }
     },
 
     async get(id: string): Promise<Proposal> {

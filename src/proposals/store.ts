@@ -67,6 +67,9 @@ export interface NewProposal {
   expiresAt: string | null;
   audit: AuditVerdict | null;
   context: Record<string, unknown> | null;
+  /** Set when the proposal is recorded already executed (executed together with its decision). */
+  result?: Record<string, unknown> | null;
+  attempts?: number;
 }
 
 export type ProposalPatch = Partial<Pick<Proposal, 'status' | 'args' | 'argsHash' | 'decision' | 'policyVersion' | 'approval' | 'expiresAt' | 'result' | 'error' | 'audit'>> & {
@@ -101,8 +104,8 @@ export function createProposalStore(sql: Sql) {
     async insert(p: NewProposal & { id?: string }, tx: Pick<Sql, 'query'> = sql): Promise<{ proposal: Proposal; created: boolean }> {
       const id = p.id ?? randomUUID();
       const rows = await tx.query<Row>(
-        `INSERT INTO proposals (id, twin_id, action, args, args_hash, rationale, idempotency_key, status, decision, policy_version, approval, expires_at, audit, context)
-         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::jsonb, $10, $11::jsonb, $12::timestamptz, $13, $14::jsonb)
+        `INSERT INTO proposals (id, twin_id, action, args, args_hash, rationale, idempotency_key, status, decision, policy_version, approval, expires_at, audit, context, result, attempts)
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::jsonb, $10, $11::jsonb, $12::timestamptz, $13, $14::jsonb, $15::jsonb, $16)
          ON CONFLICT (twin_id, idempotency_key) DO NOTHING
          RETURNING ${COLUMNS}`,
         [
@@ -120,6 +123,8 @@ export function createProposalStore(sql: Sql) {
           p.expiresAt,
           p.audit,
           p.context === null ? null : JSON.stringify(p.context),
+          p.result == null ? null : JSON.stringify(p.result),
+          p.attempts ?? 0,
         ],
       );
       if (rows[0]) return { proposal: toProposal(rows[0]), created: true };

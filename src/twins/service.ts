@@ -159,6 +159,9 @@ export function createTwinService(opts: TwinServiceOptions) {
 
     /** For the executor, right before acting: reads the database every time (one cheap query). */
     isHalted: async (twinId: string): Promise<boolean> => !isId(twinId) || store.isHalted(twinId),
+
+    /** For a new action request: the twin, and whether a kill switch halts it, read together. */
+    getForAction: async (twinId: string) => (isId(twinId) ? store.getForAction(twinId) : undefined),
   };
 }
 

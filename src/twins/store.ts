@@ -43,6 +43,15 @@ export function createTwinStore(sql: Sql) {
       return row && toTwin(row);
     },
 
+    /** The twin and whether it may act now (no global or own kill switch), in one round trip. */
+    async getForAction(id: string): Promise<(Twin & { halted: boolean }) | undefined> {
+      const [row] = await sql.query<TwinRow & { halted: boolean }>(
+        `SELECT ${COLUMNS}, killed OR COALESCE((SELECT engaged FROM switches WHERE name = 'kill'), true) AS halted FROM twins WHERE id = $1`,
+        [id],
+      );
+      return row && { ...toTwin(row), halted: row.halted !== false };
+    },
+
     async list(owner?: string): Promise<Twin[]> {
       const rows = owner
         ? await sql.query<TwinRow>(`SELECT ${COLUMNS} FROM twins WHERE owner = $1 ORDER BY id`, [owner])
