@@ -307,4 +307,83 @@ describeEachDatabase('the governed action pipeline', (getDb) => {
     expect((await proposals.audit(proposal.id, 'user:audrey', 'flagged', 'check with rita')).audit).toBe('flagged');
     await expect(proposals.audit(proposal.id, 'user:audrey', 'passed')).rejects.toThrow(/already audited/);
   });
+
+  describe('with a connector that lives in the database', () => {
+    let inline: ProposalService;
+    let settledByHook: string[];
+
+    beforeAll(async () => {
+      await drained();
+      settledByHook = [];
+      const sandbox = createSandboxConnector({ id: 'sandbox', operations: [{ action: 'crm.discount.update' }, { action: 'crm.note.create' }] }, { sql: db.sql });
+      inline = createProposalService({
+        store: createProposalStore(db.sql),
+        journal,
+        policy,
+        connectors: () => createRegistry([sandbox]),
+        twins,
+        log: silentLog,
+        options: { pollIntervalMs: 60_000, sweepIntervalMs: 60_000, retryBaseMs: 10 },
+        onSettled: (p) => settledByHook.push(p.id),
+      });
+      // The first execution writes the demo data on the ordinary path; after that the
+      // connector can act inside a proposal's own transaction.
+      const first = await inline.create('rep-twin', discount('1.00', 'k-inline-seed'));
+      expect(first.proposal.status).toBe('approved');
+      for (let i = 0; i < 100 && (await inline.get(first.proposal.id)).status !== 'executed'; i++) await inline.executeDue();
+      expect((await inline.get(first.proposal.id)).status).toBe('executed');
+    });
+    afterAll(async () => {
+      await inline?.stop();
+    });
+
+    const ledger = async (ref: string) =>
+      db.sql.query<{ status: string; amount_minor: string }>('SELECT status, amount_minor::text FROM spend_reservations WHERE ref = $1', [ref]);
+
+    it('decides, books, acts and records in one transaction, with every step journaled', async () => {
+      const before = (await readSandboxRecord(db.sql, { system: 'crm', kind: 'account', key: 'globex' }))!;
+      const { proposal, created } = await inline.create('rep-twin', discount('40.00', 'k-inline', { account: 'globex', discountPct: 12 }));
+      expect(created).toBe(true);
+      expect(proposal).toMatchObject({ status: 'executed', attempts: 1, audit: 'pending', error: null });
+      expect(proposal.result).toMatchObject({ changes: [expect.objectContaining({ record: 'crm/account/globex', version: before.version + 1 })] });
+      expect(settledByHook).toContain(proposal.id);
+      const after = (await readSandboxRecord(db.sql, { system: 'crm', kind: 'account', key: 'globex' }))!;
+      expect(after.data).toMatchObject({ discountPct: 12 });
+      expect(await ledger(`proposal:${proposal.id}`)).toEqual([{ status: 'committed', amount_minor: '4000' }]);
+      const steps = (await journal.list({ subject: `proposal:${proposal.id}`, limit: 20 })).map((e) => `${e.kind}:${(e.data as { to?: string }).to ?? ''}`);
+      expect(steps).toEqual(['policy.decided:', 'proposal.transitioned:approved', 'proposal.transitioned:executing', 'proposal.transitioned:executed']);
+      // The same request again is the same proposal, and nothing happens twice.
+      const again = await inline.create('rep-twin', discount('40.00', 'k-inline', { account: 'globex', discountPct: 12 }));
+      expect(again).toEqual({ proposal: expect.objectContaining({ id: proposal.id, status: 'executed' }), created: false });
+      expect((await readSandboxRecord(db.sql, { system: 'crm', kind: 'account', key: 'globex' }))!.version).toBe(after.version);
+      await expect(inline.create('rep-twin', discount('41.00', 'k-inline', { account: 'globex' }))).rejects.toThrow(/already used for a different request/);
+      expect(await db.sql.query('SELECT id FROM proposals WHERE idempotency_key = $1', ['k-inline'])).toHaveLength(1);
+    });
+
+    it('leaves nothing behind when the business system refuses, and fails it on the ordinary path', async () => {
+      const { proposal } = await inline.create('rep-twin', discount('30.00', 'k-inline-refused', { account: 'nobody-inc' }));
+      expect(proposal.status).toBe('approved'); // recorded, not executed with the decision
+      let p = proposal;
+      for (let i = 0; i < 100 && !inline.isTerminal(p); i++) {
+        await inline.executeDue();
+        p = await inline.get(proposal.id);
+      }
+      expect(p.status).toBe('failed');
+      expect(p.error).toMatch(/nobody-inc/);
+      expect(await ledger(`proposal:${proposal.id}`)).toEqual([{ status: 'released', amount_minor: '3000' }]);
+      expect(await readSandboxRecord(db.sql, { system: 'crm', kind: 'account', key: 'nobody-inc' })).toBeUndefined();
+    });
+
+    it('does not act with the decision while a kill switch is engaged', async () => {
+      await twins.setKillSwitch({ engaged: true, twin: 'rep-twin' }, 'user:rita');
+      try {
+        const { proposal } = await inline.create('rep-twin', discount('20.00', 'k-inline-killed'));
+        expect(proposal.status).toBe('approved');
+        await inline.executeDue();
+        expect((await inline.get(proposal.id)).status).toBe('approved');
+      } finally {
+        await twins.setKillSwitch({ engaged: false, twin: 'rep-twin' }, 'user:rita');
+      }
+    });
+  });
 });
