@@ -102,7 +102,10 @@ export function createJournalStore(sql: Sql) {
     /** The newest entry of one of `kinds`, if any. */
     async latest(kinds: readonly string[]): Promise<JournalEntry | undefined> {
       const rows = await sql.query<EntryRow>(
-        `SELECT ${ENTRY_COLUMNS} FROM journal_entries WHERE kind = ANY($1::text[]) ORDER BY seq DESC LIMIT 1`,
+        // One index probe per kind ((kind, seq) index), however old the newest such entry is.
+        `SELECT e.* FROM unnest($1::text[]) AS k(kind)
+           CROSS JOIN LATERAL (SELECT ${ENTRY_COLUMNS} FROM journal_entries j WHERE j.kind = k.kind ORDER BY j.seq DESC LIMIT 1) e
+          ORDER BY e.seq DESC LIMIT 1`,
         [kinds],
       );
       return rows[0] && rowToEntry(rows[0]);

@@ -53,7 +53,27 @@ export function createPolicyService(opts: PolicyServiceOptions) {
   let current: { bundle: PolicyBundle; sources: PolicySource[] } | undefined;
   let watcher: fs.FSWatcher | undefined;
   let timer: NodeJS.Timeout | undefined;
-  let reloading: Promise<ReloadResult> | undefined;
+  /** The reload or sync running now: they are serialized, or they would race on `current`. */
+  let reloading: Promise<unknown> | undefined;
+  let syncTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * The version in force is the one the journal names last (policy.loaded or policy.rolled_back),
+   * whichever process loaded it. Brings this process to it, from the sources stored with it.
+   */
+  async function sync(): Promise<boolean> {
+    const last = await journal.latest(['policy.loaded', 'policy.rolled_back']);
+    const version = last?.policyVersion;
+    if (!version || version === current?.bundle.version) return false;
+    const stored = await store.getVersion(version);
+    if (!stored) throw new Error(`the journal names policy version ${version}, which is not in policy_versions`);
+    const loaded = loadBundleFromSources(stored.sources);
+    if (!loaded.ok) throw new Error(`policy version ${version} in storage does not load: ${formatLoadError(loaded.errors[0]!)}`);
+    const previous = current?.bundle.version ?? null;
+    current = { bundle: loaded.bundle, sources: stored.sources };
+    log.info('policy version in force changed in another process; now in force here too', { version, previous, by: last.actor });
+    return true;
+  }
 
   async function apply(sources: PolicySource[], actor: string, kind: 'policy.loaded' | 'policy.rolled_back'): Promise<ReloadResult> {
     const loaded = loadBundleFromSources(sources);
@@ -89,19 +109,25 @@ export function createPolicyService(opts: PolicyServiceOptions) {
     return { ok: false, errors, inForce };
   }
 
-  async function reload(actor = 'system'): Promise<ReloadResult> {
-    // Serialized: a reload racing another would otherwise journal versions out of order.
+  /** Runs fn when no reload or sync is running (they would otherwise race on `current`). */
+  async function serialized<T>(fn: () => Promise<T>): Promise<T> {
     while (reloading) await reloading.catch(() => undefined);
-    reloading = (async () => {
-      const read = readPolicySources(opts.dir);
-      if (!read.ok) return refuse(read.errors, actor);
-      return apply(read.sources, actor, 'policy.loaded');
-    })();
+    const run = fn();
+    reloading = run;
     try {
-      return await reloading;
+      return await run;
     } finally {
       reloading = undefined;
     }
+  }
+
+  async function reload(actor = 'system'): Promise<ReloadResult> {
+    // Serialized: a reload racing another would otherwise journal versions out of order.
+    return serialized(async () => {
+      const read = readPolicySources(opts.dir);
+      if (!read.ok) return refuse(read.errors, actor);
+      return apply(read.sources, actor, 'policy.loaded');
+    });
   }
 
   function inForce(): PolicyBundle {
@@ -135,7 +161,7 @@ export function createPolicyService(opts: PolicyServiceOptions) {
      * unchanged bundle is not journaled again, a changed one is journaled with its diff, an
      * invalid one is refused and the recorded version stays in force.
      */
-    async start(o: { watch?: boolean } = {}): Promise<ReloadResult> {
+    async start(o: { watch?: boolean; syncMs?: number } = {}): Promise<ReloadResult> {
       const last = await journal.latest(['policy.loaded', 'policy.rolled_back']);
       const stored = last?.policyVersion ? await store.getVersion(last.policyVersion) : undefined;
       if (stored) {
@@ -144,8 +170,19 @@ export function createPolicyService(opts: PolicyServiceOptions) {
       }
       const result = await reload('system');
       if (o.watch) this.watch();
+      if (o.syncMs) {
+        // Several processes on one database: a version loaded (or rolled back) by any of them
+        // reaches the others within syncMs. A failed sync keeps the version in force here.
+        syncTimer = setInterval(() => {
+          void serialized(sync).catch((err) => log.error('policy sync failed; the version in force here stays', { error: err }));
+        }, o.syncMs);
+        syncTimer.unref();
+      }
       return result;
     },
+
+    /** Brings this process to the version in force in the database (see start's syncMs). */
+    sync: () => serialized(sync),
 
     /** Reloads (debounced) whenever a file under the policies directory changes. */
     watch(): void {
@@ -254,12 +291,12 @@ export function createPolicyService(opts: PolicyServiceOptions) {
         if (/\.ya?ml$/.test(name) && !keep.has(name)) fs.rmSync(path.join(authorities, name));
       }
       for (const name of keep) fs.renameSync(path.join(authorities, `.${name}.rollback`), path.join(authorities, name));
-      while (reloading) await reloading.catch(() => undefined);
-      return apply(v.sources, actor, 'policy.rolled_back');
+      return serialized(() => apply(v.sources, actor, 'policy.rolled_back'));
     },
 
     stop(): void {
       if (timer) clearTimeout(timer);
+      if (syncTimer) clearInterval(syncTimer);
       watcher?.close();
       watcher = undefined;
     },

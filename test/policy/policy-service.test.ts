@@ -145,6 +145,33 @@ describeEachDatabase('the policy service', (getDb) => {
     expect(again.version()).toBe(good);
     expect(again.decide(request('10.00')).outcome).toBe('execute');
   });
+
+  it('follows a version loaded by another process on the same database, from the stored sources', async () => {
+    // Two processes: each has its own copy of the policy files.
+    const dirA = policiesDir(AUTHORITY('50000'));
+    const dirB = policiesDir(AUTHORITY('50000'));
+    const a = createPolicyService({ dir: dirA, store: createPolicyStore(db.sql), journal, log: silentLog });
+    const b = createPolicyService({ dir: dirB, store: createPolicyStore(db.sql), journal, log: silentLog });
+    try {
+      await a.start();
+      await b.start({ syncMs: 50 });
+      expect(b.version()).toBe(a.version());
+      // An edit reaches process A only; B follows the version in force, not its own stale files.
+      fs.writeFileSync(path.join(dirA, 'authorities', 'rep.yaml'), AUTHORITY('70'));
+      const r = await a.reload('user:admin');
+      expect(r).toMatchObject({ ok: true, changed: true });
+      for (let i = 0; i < 100 && b.version() !== a.version(); i++) await new Promise((res) => setTimeout(res, 20));
+      expect(b.version()).toBe(a.version());
+      // B decides by the new limit (70 a month), with the version it used on the decision.
+      const d = b.decide({ ...request('80.00'), spent: { month: { amount: '0.00', currency: 'EUR' } } } as never);
+      expect(d.policyVersion).toBe(a.version());
+      expect(d.outcome).not.toBe('execute');
+      expect(await b.sync()).toBe(false); // nothing new
+    } finally {
+      a.stop();
+      b.stop();
+    }
+  });
 });
 
 describe('a policy service with no valid bundle ever', () => {
