@@ -3,8 +3,8 @@ import type { Logger } from '../log/logger';
 import { fromHex32, sealEntriesHex, toHex, type JournalEntry, type JournalEntryBody } from './hash';
 import { canonicalize } from './jcs';
 import { CompactRange, consistencyProof, frontierRoot, inclusionProof, rootOf } from './merkle';
-import type { Signer } from './keys';
-import { formatCheckpoint } from './note';
+import { SigningKeyError, type Signer } from './keys';
+import { formatCheckpoint, openNote, parseVerifierKey } from './note';
 import { detached, inTransaction, type SqlTx } from '../db/sql';
 import type { JournalStore, StoredHead } from './store';
 import { ACTOR_PATTERN, AppendInputSchema, JOURNAL_KINDS, POLICY_VERSION_PATTERN, SUBJECT_PATTERN, type AppendInput, type JournalKind, type Checkpoint, type JournalHead, type JournalQuery } from './types';
@@ -263,6 +263,14 @@ export function createJournalService(opts: JournalOptions) {
     /** Loads the last checkpoint and starts the periodic checkpoint timer. */
     async start(): Promise<void> {
       const [head, last] = await Promise.all([store.head(), store.latestCheckpoint()]);
+      // Every process appending to one journal must sign with the same key, or auditors holding
+      // its verifier key could not check half of the checkpoints: refuse to start with another.
+      if (last && !openNote(last.note, parseVerifierKey(signer.vkey)).verified) {
+        throw new SigningKeyError(
+          `this process's journal signing key (${signer.vkey.split('+').slice(0, 2).join('+')}) did not sign the journal's latest checkpoint (size ${last.size}); ` +
+            'every process on one database must use the same key: set REGENT_SIGNING_KEY to the journal key on each (see the README, deployment)',
+        );
+      }
       knownHead = head;
       lastCheckpointSize = last?.size ?? 0;
       timer = setInterval(() => {

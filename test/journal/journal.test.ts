@@ -77,6 +77,13 @@ describeEachDatabase('the journal', (getDb) => {
     for (let i = 1; i < rows.length; i++) expect(rows[i]!.seq).toBe(rows[i - 1]!.seq + 1);
   });
 
+  it('refuses to start a second writer that signs with another key', async () => {
+    await journal.append({ kind: 'audit.note', actor: 'user:ann', data: { before: 'checkpoint' } });
+    await journal.checkpoint();
+    const other = startJournal(db);
+    await expect(other).rejects.toThrow(/did not sign the journal's latest checkpoint .* set REGENT_SIGNING_KEY/);
+  });
+
   it('refuses bad entries with a specific message and writes nothing', async () => {
     const size = (await journal.head()).size;
     await expect(journal.append({ kind: 'no.such.kind' as never, actor: 'user:ann' })).rejects.toThrow(/kind/);
