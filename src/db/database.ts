@@ -108,6 +108,9 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
   const pool = new Pool({ connectionString: url, max: poolMax, connectionTimeoutMillis: 5000 });
   // An idle client losing its server (a restart) must not crash the process; the next query fails cleanly.
   pool.on('error', () => undefined);
+  // Nor may a checked-out client (a transaction in flight when the server goes away): its query
+  // rejects, the transaction fails cleanly (503), and the broken client is discarded.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   try {
     const c = await pool.connect();
     c.release();

@@ -75,16 +75,18 @@ export function pgPoolSql(pool: Pool): Sql {
     exec: (script) => outside('a script', () => base.exec(script)),
     transaction: (fn) => outside('a transaction', async () => {
       const client = await pool.connect();
+      let broken = false;
       try {
         await client.query('BEGIN');
         const result = await insideTransaction.run(true, () => fn(wrap(client)));
         await client.query('COMMIT');
         return result;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        // A client that cannot even roll back lost its server: discard it, never reuse it.
+        await client.query('ROLLBACK').catch(() => (broken = true));
         throw err;
       } finally {
-        client.release();
+        client.release(broken);
       }
     }),
   };
