@@ -8,6 +8,8 @@ import type * as journalBenchModule from '../journal/bench';
 const journalBench = (): typeof journalBenchModule => require('../journal/bench');
 import type * as pipelineBenchModule from '../proposals/bench';
 const pipelineBench = (): typeof pipelineBenchModule => require('../proposals/bench');
+import type * as scaleBenchModule from '../scale/bench';
+const scaleBench = (): typeof scaleBenchModule => require('../scale/bench');
 
 /** `--postgres` alone means DATABASE_URL's server, or the local one; with a URL, that server. */
 function benchPostgresUrl(flag: string | true | undefined, config: Config): string | undefined {
@@ -26,18 +28,51 @@ export function registerBench(program: Command): void {
     .option('--postgres [url]', 'bench on a PostgreSQL server (default: DATABASE_URL) in a scratch database it creates and drops')
     .option('--actions <n>', 'governed actions to run', positiveInt('--actions'), 2000)
     .option('--concurrency <n>', 'requests in flight', positiveInt('--concurrency'), 16)
+    .option('--processes <n>', 'over HTTP against this many `regent serve` processes on one scratch PostgreSQL database (needs --postgres)', positiveInt('--processes'))
+    .option('--kill-one', 'with --processes: SIGKILL one process half way and start it again')
+    .option('--duration <s>', 'with --processes: seconds of load', positiveInt('--duration'), 10)
+    .option('--connections <n>', 'with --processes: HTTP connections in all', positiveInt('--connections'), 24)
     .option('--json', 'print one JSON object')
     .action(
-      action(async (o: { postgres?: string | true; actions: number; concurrency: number; json?: boolean }) => {
-        const { config, log } = setup('tool');
-        const postgresUrl = benchPostgresUrl(o.postgres, config);
-        const r = await pipelineBench().benchPipeline({ postgresUrl, actions: o.actions, concurrency: o.concurrency, log });
-        if (o.json) printJson(r);
-        else
-          process.stdout.write(
-            `pipeline on ${r.database}: ${r.actions_per_s} actions/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms (${r.actions} actions, ${r.concurrency} in flight)\n`,
-          );
-      }),
+      action(
+        async (o: {
+          postgres?: string | true;
+          actions: number;
+          concurrency: number;
+          processes?: number;
+          killOne?: boolean;
+          duration: number;
+          connections: number;
+          json?: boolean;
+        }) => {
+          const { config, log } = setup('tool');
+          const postgresUrl = benchPostgresUrl(o.postgres, config);
+          if (o.processes !== undefined || o.killOne) {
+            if (!postgresUrl) throw new Error('--processes needs --postgres: several processes share a PostgreSQL server, never the embedded database');
+            const r = await scaleBench().benchScale({
+              postgresUrl,
+              processes: o.processes ?? 3,
+              killOne: !!o.killOne,
+              seconds: o.duration,
+              connections: o.connections,
+              log,
+            });
+            if (o.json) printJson(r);
+            else
+              process.stdout.write(
+                `pipeline over HTTP on ${r.processes} processes${r.killed ? ' (one killed half way)' : ''}: ${r.actions_per_s} acknowledged actions/s, ` +
+                  `p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms; ${r.acknowledged} acknowledged, ${r.executed} executed, journal ${r.journal_contiguous ? 'contiguous' : 'NOT contiguous'}\n`,
+              );
+            return;
+          }
+          const r = await pipelineBench().benchPipeline({ postgresUrl, actions: o.actions, concurrency: o.concurrency, log });
+          if (o.json) printJson(r);
+          else
+            process.stdout.write(
+              `pipeline on ${r.database}: ${r.actions_per_s} actions/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms (${r.actions} actions, ${r.concurrency} in flight)\n`,
+            );
+        },
+      ),
     );
 
   bench

@@ -12,10 +12,13 @@ import { openDatabase, type Database } from './database';
 export async function openScratchDatabase(o: { postgresUrl?: string; poolMax: number; command: string }): Promise<{
   db: Database;
   dir: string;
+  /** The scratch database's URL (PostgreSQL only), for other processes to open. */
+  url?: string;
   dispose(): Promise<void>;
 }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regent-scratch-'));
   let drop: (() => Promise<void>) | undefined;
+  let url: string | undefined;
   let db: Database | undefined;
   const dispose = async () => {
     await db?.close().catch(() => undefined);
@@ -37,11 +40,12 @@ export async function openScratchDatabase(o: { postgresUrl?: string; poolMax: nu
       };
       const u = new URL(o.postgresUrl);
       u.pathname = `/${name}`;
-      db = await openDatabase({ kind: 'postgres', url: u.toString(), poolMax: o.poolMax }, dir, { migrate: true });
+      url = u.toString();
+      db = await openDatabase({ kind: 'postgres', url, poolMax: o.poolMax }, dir, { migrate: true });
     } else {
       db = await openDatabase({ kind: 'embedded', dir: path.join(dir, 'pg') }, dir, { migrate: true, command: o.command });
     }
-    return { db, dir, dispose };
+    return url ? { db, dir, url, dispose } : { db, dir, dispose };
   } catch (err) {
     await dispose();
     throw err;
