@@ -24,7 +24,8 @@ export interface PipelineBenchResult {
   concurrency: number;
 }
 
-const AUTHORITY = `kind: Authority
+/** The bench twin's authority: discounts up to 20% execute, with a limit no bench reaches. */
+export const BENCH_AUTHORITY = `kind: Authority
 id: bench-twin
 version: 1
 delegator: user:bench-exec
@@ -61,7 +62,7 @@ export async function benchPipeline(o: {
   try {
     const policiesDir = path.join(scratch.dir, 'policies');
     fs.mkdirSync(path.join(policiesDir, 'authorities'), { recursive: true });
-    fs.writeFileSync(path.join(policiesDir, 'authorities', 'bench.yaml'), AUTHORITY);
+    fs.writeFileSync(path.join(policiesDir, 'authorities', 'bench.yaml'), BENCH_AUTHORITY);
 
     const journal = createJournalService({
       store: createJournalStore(db.sql),

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { openScratchDatabase } from '../db/scratch';
+import { BENCH_AUTHORITY } from '../proposals/bench';
 import { generateSigningKey, signingKeyToString } from '../journal/note';
 import type { Logger } from '../log/logger';
 
@@ -29,22 +30,6 @@ export interface ScaleBenchResult {
   non_2xx: number;
   journal_contiguous: boolean;
 }
-
-const AUTHORITY = `kind: Authority
-id: bench-twin
-version: 1
-delegator: user:bench-exec
-delegate: twin:bench-twin
-parent: null
-valid: { from: 2020-01-01T00:00:00Z, until: 2100-01-01T00:00:00Z }
-mode: execute
-currency: EUR
-grants:
-  - action: crm.discount.update
-    outcome: execute
-    when: { discountPct: { $lte: 20 } }
-    limits: { perAction: "1000", perPeriod: { amount: "1000000000", period: month } }
-`;
 
 const SANDBOX = `kind: Connector
 id: sandbox
@@ -140,7 +125,7 @@ export async function benchScale(o: {
     const policies = path.join(scratch.dir, 'policies');
     fs.mkdirSync(path.join(policies, 'authorities'), { recursive: true });
     fs.mkdirSync(path.join(policies, 'connectors'), { recursive: true });
-    fs.writeFileSync(path.join(policies, 'authorities', 'bench.yaml'), AUTHORITY);
+    fs.writeFileSync(path.join(policies, 'authorities', 'bench.yaml'), BENCH_AUTHORITY);
     fs.writeFileSync(path.join(policies, 'connectors', 'sandbox.yaml'), SANDBOX);
     const signingKey = signingKeyToString(generateSigningKey('bench.regent.local/journal'));
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(REGENT_|DATABASE_|PORT$|HOST$|LOG_LEVEL$|OPENAI_)/.test(k)));

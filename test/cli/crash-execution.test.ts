@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { startReceiver, type Receiver } from '../../src/connectors/testing/receiver';
 import { call } from '../support/api';
-import { regent, regentAsync } from '../support/cli';
+import { regent, startServe } from '../support/cli';
 import { tmpDir } from '../support/databases';
 
 const AUTHORITY = `kind: Authority
@@ -37,22 +37,6 @@ operations:
     idempotent: true
 `;
 
-async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; out: () => string }> {
-  const child = regentAsync(['serve'], env);
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
-  });
-  // Wait for the rest of the banner (the admin key comes after the URL).
-  await new Promise((r) => setTimeout(r, 200));
-  return { child, url, out: () => out };
-}
-
 /**
  * A server killed with SIGKILL while its connector call is in flight: after a restart the work is
  * taken over with the same idempotency key, ends executed, and the journal verifies.
@@ -82,7 +66,7 @@ describe('a server killed in the middle of an execution', () => {
       REGENT_EXECUTION_LEASE_MS: '1000',
     };
 
-    const first = await startServer(env);
+    const first = await startServe(env);
     child = first.child;
     const admin = /API key (rgt_[A-Za-z0-9_-]+)/.exec(first.out())![1]!;
     const olga = (await call(`${first.url}/v1/users`, 'POST', admin, { id: 'olga', name: 'Olga', roles: ['executive'] })).body!.apiKey;
@@ -104,7 +88,7 @@ describe('a server killed in the middle of an execution', () => {
     child.kill('SIGKILL');
     await exited;
 
-    const second = await startServer(env);
+    const second = await startServe(env);
     child = second.child;
     let status = '';
     for (let i = 0; i < 400 && status !== 'executed'; i++) {

@@ -1,11 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { Client } from 'pg';
 import { startReceiver, type Receiver } from '../../src/connectors/testing/receiver';
 import { generateSigningKey, signingKeyToString, vkeyOf } from '../../src/journal/note';
 import { call } from '../support/api';
-import { regent, regentAsync } from '../support/cli';
+import { regent, startServe, type ServeProcess } from '../support/cli';
 import { createTestDatabase, describePostgres, tmpDir, type TestDatabase } from '../support/databases';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 
@@ -44,29 +43,9 @@ operations:
     retries: 0
 `;
 
-interface Proc {
-  child: ChildProcess;
-  url: string;
-  out: () => string;
-}
+type Proc = ServeProcess;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function startServer(env: Record<string, string>): Promise<Proc> {
-  const child = regentAsync(['serve'], env);
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.stderr!.on('data', (d) => (out += d));
-    child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
-  });
-  await sleep(200);
-  return { child, url, out: () => out };
-}
 
 async function kill(p: Proc | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
   if (!p || p.child.exitCode !== null) return;
@@ -122,10 +101,10 @@ describePostgres('three Regent processes on one PostgreSQL', () => {
       PORT: '0',
     });
     fs.writeFileSync(path.join(dirs[0]!, 'journal.vkey'), vkeyOf(key) + '\n');
-    procs[0] = await startServer(env(0));
+    procs[0] = await startServe(env(0));
     const admin = /API key (rgt_[A-Za-z0-9_-]+)/.exec(procs[0].out())![1]!;
-    procs[1] = await startServer(env(1));
-    procs[2] = await startServer(env(2));
+    procs[1] = await startServe(env(1));
+    procs[2] = await startServe(env(2));
     // Only the first process created an admin: the database is shared.
     expect(procs[1].out()).not.toMatch(/API key rgt_/);
     olga = (await call(`${procs[0].url}/v1/users`, 'POST', admin, { id: 'olga', name: 'Olga', roles: ['executive'] })).body!.apiKey;
@@ -172,7 +151,7 @@ describePostgres('three Regent processes on one PostgreSQL', () => {
           const victim = procs[1]!;
           await kill(victim);
           restarting = sleep(500).then(async () => {
-            procs[1] = await startServer(env(1));
+            procs[1] = await startServe(env(1));
           });
         }
         // A load balancer's retry: a request that got no answer goes to another process, same key.
