@@ -13,6 +13,12 @@ import type { ConnectorRegistry } from './connectors/types';
 import { createProposalService, type ProposalService } from './proposals/service';
 import { createProposalStore } from './proposals/store';
 import { createWebhookNotifier, type WebhookNotifier } from './notify/webhooks';
+import type { Planner } from './agent/types';
+import type * as llmModule from './agent/llm';
+import { createPlaybookCatalog } from './objectives/playbooks';
+import { createObjectiveService, type ObjectiveService } from './objectives/service';
+import { createRuleCatalog } from './signals/rules';
+import { createSignalService, type SignalService } from './signals/service';
 
 /** The composition root: opens storage and wires the capabilities together, nothing more. */
 export interface Regent {
@@ -31,11 +37,39 @@ export interface Regent {
   connectors: ConnectorRegistry | undefined;
   /** Signed webhook notifications, when REGENT_WEBHOOK_URL is set. */
   notifier: WebhookNotifier | undefined;
+  /** Objectives, their durable runs (start/stop the runner with the server) and playbooks; present with policies. */
+  objectives: ObjectiveService | undefined;
+  /** Signals from other systems and the standing rules that turn them into objectives; present with policies. */
+  signals: SignalService | undefined;
   /** Flushes the journal (final checkpoint) and closes the database. */
   close(): Promise<void>;
 }
 
-export async function openRegent(config: Config, log: Logger, opts: { command: string; migrate?: boolean; policies?: 'load' | 'watch' }): Promise<Regent> {
+/**
+ * The language-model planner for free-text objectives, when REGENT_MODEL is configured. Loaded
+ * only then, so commands and servers without a model never load LangChain.
+ */
+function languageModelPlanner(config: Config, log: Logger): Planner | undefined {
+  if (!config.llm) return undefined;
+  const { createLlmPlanner } = require('./agent/llm') as typeof llmModule;
+  const planner = createLlmPlanner({ baseUrl: config.llm.baseUrl, apiKey: config.llm.apiKey, model: config.llm.model, log });
+  log.info('language model configured for free-text objectives', { model: config.llm.model, baseUrl: config.llm.baseUrl ?? 'https://api.openai.com/v1' });
+  return planner;
+}
+
+export async function openRegent(
+  config: Config,
+  log: Logger,
+  opts: {
+    command: string;
+    migrate?: boolean;
+    policies?: 'load' | 'watch';
+    /** Plans free-text objectives instead of the configured model (tests, scripted runs). */
+    llmPlanner?: Planner;
+    /** Objective runner id (default: unique per process). */
+    runnerId?: string;
+  },
+): Promise<Regent> {
   const signer = loadOrCreateSigner({ keyText: config.signingKey, dataDir: config.dataDir, origin: config.journalOrigin });
   if (signer.created) log.info('created the journal signing key', { file: signer.file, vkey: signer.vkey });
   const db = await openDatabase(config.database, config.dataDir, { migrate: opts.migrate ?? true, command: opts.command });
@@ -52,7 +86,8 @@ export async function openRegent(config: Config, log: Logger, opts: { command: s
     await journal.start();
     if (opts.policies) {
       policy = createPolicyService({ dir: config.policiesDir, store: createPolicyStore(db.sql), journal, log });
-      const loaded = await policy.start({ watch: opts.policies === 'watch' });
+      // Several processes share a PostgreSQL database: each follows the version in force there.
+      const loaded = await policy.start({ watch: opts.policies === 'watch', syncMs: db.kind === 'postgres' ? 2000 : undefined });
       if (!loaded.ok) log.warn('policy files refused at start', { errors: loaded.errors.length, inForce: loaded.inForce });
     }
   } catch (err) {
@@ -66,6 +101,8 @@ export async function openRegent(config: Config, log: Logger, opts: { command: s
   let connectors: ConnectorRegistry | undefined;
   let proposals: ProposalService | undefined;
   let notifier: WebhookNotifier | undefined;
+  let objectives: ObjectiveService | undefined;
+  let signals: SignalService | undefined;
   if (policy) {
     // Connectors hold credentials from the environment; a broken connector file stops start-up
     // rather than leaving actions without the connector their authority expects.
@@ -104,6 +141,28 @@ export async function openRegent(config: Config, log: Logger, opts: { command: s
               .catch((err) => log.error('could not queue a webhook', { error: err, proposal: p.id }))
         : undefined,
     });
+    // Playbooks and signal rules: a broken file is logged with file:line and left out (the last
+    // good set stays in force while the server runs); actions still go through policy either way.
+    const playbooks = createPlaybookCatalog(config.policiesDir, log);
+    const rules = createRuleCatalog(config.policiesDir, log, () => new Map(playbooks.list().map((p) => [p.id, p])));
+    playbooks.load();
+    rules.load();
+    objectives = createObjectiveService({
+      sql: db.sql,
+      journal,
+      proposals,
+      twins,
+      policy,
+      connectors: () => registry,
+      playbooks,
+      llm: opts.llmPlanner ?? languageModelPlanner(config, log),
+      defaultStepBudget: config.agent.stepBudget,
+      log,
+      ...(opts.runnerId ? { runnerId: opts.runnerId } : {}),
+      runner: { leaseMs: config.executionLeaseMs, ratePerMinute: config.agent.ratePerMinute },
+    });
+    const pol = policy;
+    signals = createSignalService({ sql: db.sql, journal, objectives, rules, log, policyVersion: () => pol.version() });
   }
   return {
     config,
@@ -116,8 +175,11 @@ export async function openRegent(config: Config, log: Logger, opts: { command: s
     proposals,
     connectors,
     notifier,
+    objectives,
+    signals,
     async close() {
       policy?.stop();
+      await objectives?.stop();
       await proposals?.stop();
       await notifier?.stop();
       await connectors?.close().catch(() => undefined);

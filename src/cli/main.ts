@@ -5,6 +5,7 @@ import { VERSION } from '../version';
 import { registerBench } from './bench';
 import { registerDb } from './db';
 import { registerJournal } from './journal';
+import { registerObjectives } from './objectives';
 import { registerPolicy } from './policy';
 import { registerServe } from './serve';
 import { registerUsers } from './users';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerDb(program);
   registerBench(program);
   registerUsers(program);
+  registerObjectives(program);
   return program;
 }
 

@@ -30,6 +30,12 @@ export function registerServe(program: Command): void {
             people: regent.people,
             twins: regent.twins,
             proposals: regent.proposals,
+            objectives: regent.objectives,
+            signals: regent.signals,
+            connectors: regent.connectors,
+            policiesDir: config.policiesDir,
+            http: config.http,
+            oidc: config.oidc,
             log,
           });
           server = await httpServer().listen(app, config.host, config.port, log);
@@ -44,6 +50,8 @@ export function registerServe(program: Command): void {
         });
         // The executor and the expiry/escalation timer run in every process (claims are safe to race).
         regent.proposals?.start();
+        // Objective runs too: each process claims due runs under a lease, so several can share them.
+        regent.objectives?.start();
         regent.notifier?.start();
         log.info('regent started', { url: server.url, database: regent.db.kind, location: regent.db.location, version: VERSION });
         process.stdout.write(
@@ -69,6 +77,8 @@ export function registerServe(program: Command): void {
           deadline.unref();
           try {
             await server.close(Math.max(config.shutdownTimeoutMs - 2000, 500));
+            // Interrupted runs are released and resume on the next start (or in another process).
+            await regent.objectives?.stop();
             await regent.proposals?.stop();
             await regent.journal
               .append({ kind: 'system.stopped', actor: 'system', data: { signal } })

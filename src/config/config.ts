@@ -24,6 +24,7 @@ export const EnvSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
     .optional(),
   DATABASE_POOL_MAX: intFrom(1, 1000).default(10),
+  DATABASE_STATEMENT_TIMEOUT_MS: intFrom(100, 3_600_000).default(15_000),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   REGENT_SIGNING_KEY: z
     .string()
@@ -40,6 +41,30 @@ export const EnvSchema = z.object({
   REGENT_EXECUTION_LEASE_MS: intFrom(100, 3_600_000).default(30_000),
   REGENT_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   REGENT_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  OPENAI_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL of an OpenAI-compatible API, e.g. http://127.0.0.1:11434/v1' }).optional(),
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  REGENT_MODEL: z
+    .string()
+    .regex(/^\S{1,200}$/, 'must be a model name without spaces, e.g. gpt-4.1-mini or llama3.1')
+    .optional(),
+  REGENT_AGENT_STEP_BUDGET: intFrom(1, 1000).default(20),
+  REGENT_AGENT_RATE_PER_MINUTE: intFrom(1, 100_000).default(30),
+  // The HTTP API's guards (src/http/security.ts).
+  REGENT_CORS_ORIGINS: z
+    .string()
+    .transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s,]+$/, 'must be a comma-separated list of origins like https://console.example.com (scheme and host, no path)')))
+    .optional(),
+  REGENT_RATE_LIMIT_PER_MINUTE: intFrom(0, 1_000_000).default(600),
+  REGENT_AUTH_FAILURES_PER_MINUTE: intFrom(1, 1_000_000).default(30),
+  REGENT_MAX_BODY_BYTES: intFrom(1024, 64 * 1024 * 1024).default(256 * 1024),
+  REGENT_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  // OIDC/JWT bearer tokens (src/http/oidc.ts): issuer, audience and JWKS URL together, or none.
+  REGENT_OIDC_ISSUER: z.string().min(1).optional(),
+  REGENT_OIDC_AUDIENCE: z.string().min(1).optional(),
+  REGENT_OIDC_JWKS_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  REGENT_OIDC_USER_CLAIM: z.string().regex(/^[A-Za-z0-9_.:/-]{1,100}$/, 'must be a claim name such as sub or preferred_username').default('sub'),
+  REGENT_OIDC_ROLES_CLAIM: z.string().regex(/^[A-Za-z0-9_.:/-]{1,100}$/, 'must be a claim name such as regent_roles').optional(),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -48,7 +73,7 @@ export interface Config {
   port: number;
   host: string;
   dataDir: string;
-  database: { kind: 'embedded'; dir: string } | { kind: 'postgres'; url: string; poolMax: number };
+  database: { kind: 'embedded'; dir: string } | { kind: 'postgres'; url: string; poolMax: number; statementTimeoutMs?: number };
   logLevel: (typeof LOG_LEVELS)[number];
   signingKey: string | undefined;
   journalOrigin: string;
@@ -60,6 +85,40 @@ export interface Config {
   executionLeaseMs: number;
   /** Where pending approvals are announced (signed with the secret), if anywhere. */
   webhook: { url: string; secret: string } | undefined;
+  /** The language model twins plan free-text objectives with; undefined: playbooks only. */
+  llm: { baseUrl: string | undefined; apiKey: string; model: string } | undefined;
+  agent: {
+    /** Action requests an objective may make when it names no stepBudget of its own. */
+    stepBudget: number;
+    /** Action requests per twin and minute, across all its objectives and all processes. */
+    ratePerMinute: number;
+  };
+  /** Guards of the HTTP API. */
+  http: HttpConfig;
+  /** OIDC/JWT bearer tokens, when configured. */
+  oidc: OidcConfig | undefined;
+}
+
+export interface HttpConfig {
+  /** Origins allowed to call the API from a browser (CORS); empty: CORS is off. */
+  corsOrigins: string[];
+  /** Requests per minute per API key (or OIDC user); 0 turns the limit off. */
+  rateLimitPerMinute: number;
+  /** Refused sign-ins per minute per client address before further attempts get 429. */
+  authFailuresPerMinute: number;
+  maxBodyBytes: number;
+  /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined;
+}
+
+export interface OidcConfig {
+  issuer: string;
+  audience: string;
+  jwksUrl: string;
+  /** The claim whose value is the Regent user id. */
+  userClaim: string;
+  /** When set, the claim holding the user's roles (replacing the roles Regent records). */
+  rolesClaim: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -81,18 +140,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? 'environment');
-    const shown = ['REGENT_SIGNING_KEY', 'DATABASE_URL', 'REGENT_WEBHOOK_SECRET'].includes(name) ? '' : ` (got "${present[name]}")`;
+    const shown = ['REGENT_SIGNING_KEY', 'DATABASE_URL', 'REGENT_WEBHOOK_SECRET', 'OPENAI_API_KEY', 'REGENT_METRICS_TOKEN'].includes(name) ? '' : ` (got "${present[name]}")`;
     throw new ConfigError(`${name}: ${issue.message}${shown}`);
   }
   const e = parsed.data;
   if (e.REGENT_WEBHOOK_URL && !e.REGENT_WEBHOOK_SECRET) throw new ConfigError('REGENT_WEBHOOK_SECRET: is required when REGENT_WEBHOOK_URL is set (receivers check the signature with it)');
+  if (e.REGENT_MODEL && !e.OPENAI_API_KEY)
+    throw new ConfigError(
+      'OPENAI_API_KEY: is required when REGENT_MODEL is set (servers that need no key, such as Ollama, accept any value)',
+    );
+  const oidcSet = [e.REGENT_OIDC_ISSUER, e.REGENT_OIDC_AUDIENCE, e.REGENT_OIDC_JWKS_URL].filter((v) => v !== undefined).length;
+  if (oidcSet > 0 && oidcSet < 3) {
+    const missing = (['REGENT_OIDC_ISSUER', 'REGENT_OIDC_AUDIENCE', 'REGENT_OIDC_JWKS_URL'] as const).find((k) => e[k] === undefined)!;
+    throw new ConfigError(`${missing}: is required with the other REGENT_OIDC_ settings (issuer, audience and JWKS URL go together)`);
+  }
+  if (e.REGENT_OIDC_JWKS_URL && new URL(e.REGENT_OIDC_JWKS_URL).protocol === 'http:' && !isLoopback(new URL(e.REGENT_OIDC_JWKS_URL).hostname)) {
+    throw new ConfigError(`REGENT_OIDC_JWKS_URL: must be https unless it is on this machine (got "${e.REGENT_OIDC_JWKS_URL}")`);
+  }
   const dataDir = path.resolve(e.REGENT_DATA_DIR);
   return {
     port: e.PORT,
     host: e.HOST,
     dataDir,
     database: e.DATABASE_URL
-      ? { kind: 'postgres', url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX }
+      ? { kind: 'postgres', url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX, statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS }
       : { kind: 'embedded', dir: path.join(dataDir, 'pg') },
     logLevel: e.LOG_LEVEL,
     signingKey: e.REGENT_SIGNING_KEY,
@@ -103,8 +174,39 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     executionLeaseMs: e.REGENT_EXECUTION_LEASE_MS,
     webhook: e.REGENT_WEBHOOK_URL ? { url: e.REGENT_WEBHOOK_URL, secret: e.REGENT_WEBHOOK_SECRET! } : undefined,
+    llm: e.REGENT_MODEL ? { baseUrl: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY!, model: e.REGENT_MODEL } : undefined,
+    agent: { stepBudget: e.REGENT_AGENT_STEP_BUDGET, ratePerMinute: e.REGENT_AGENT_RATE_PER_MINUTE },
+    http: {
+      corsOrigins: e.REGENT_CORS_ORIGINS ?? [],
+      rateLimitPerMinute: e.REGENT_RATE_LIMIT_PER_MINUTE,
+      authFailuresPerMinute: e.REGENT_AUTH_FAILURES_PER_MINUTE,
+      maxBodyBytes: e.REGENT_MAX_BODY_BYTES,
+      metricsToken: e.REGENT_METRICS_TOKEN,
+    },
+    oidc: e.REGENT_OIDC_ISSUER
+      ? {
+          issuer: e.REGENT_OIDC_ISSUER,
+          audience: e.REGENT_OIDC_AUDIENCE!,
+          jwksUrl: e.REGENT_OIDC_JWKS_URL!,
+          userClaim: e.REGENT_OIDC_USER_CLAIM,
+          rolesClaim: e.REGENT_OIDC_ROLES_CLAIM,
+        }
+      : undefined,
   };
 }
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** The HTTP guards with every variable unset, for apps built without a Config (tests). */
+export const DEFAULT_HTTP_CONFIG: HttpConfig = {
+  corsOrigins: [],
+  rateLimitPerMinute: 600,
+  authFailuresPerMinute: 30,
+  maxBodyBytes: 256 * 1024,
+  metricsToken: undefined,
+};
 
 /** A database URL safe to print: the password is masked. */
 export function redactUrl(url: string): string {

@@ -38,7 +38,8 @@ export interface OpenOptions {
 }
 
 export async function openDatabase(db: Config['database'], dataDir: string, opts: OpenOptions = {}): Promise<Database> {
-  const database = db.kind === 'embedded' ? await openEmbedded(db.dir, dataDir, opts) : await openPostgres(db.url, db.poolMax);
+  const database =
+    db.kind === 'embedded' ? await openEmbedded(db.dir, dataDir, opts) : await openPostgres(db.url, db.poolMax, db.statementTimeoutMs);
   if (opts.migrate) {
     try {
       await database.migrate();
@@ -104,8 +105,16 @@ async function openEmbedded(dir: string, dataDir: string, opts: OpenOptions): Pr
   });
 }
 
-async function openPostgres(url: string, poolMax: number): Promise<Database> {
-  const pool = new Pool({ connectionString: url, max: poolMax, connectionTimeoutMillis: 5000 });
+async function openPostgres(url: string, poolMax: number, statementTimeoutMs = 15_000): Promise<Database> {
+  // A statement (or a transaction left idle) that runs past the limit is cancelled by the server
+  // and fails cleanly, rather than holding row locks (running totals, the journal head) forever.
+  const pool = new Pool({
+    connectionString: url,
+    max: poolMax,
+    connectionTimeoutMillis: 5000,
+    statement_timeout: statementTimeoutMs,
+    idle_in_transaction_session_timeout: Math.max(statementTimeoutMs, 60_000),
+  });
   // An idle client losing its server (a restart) must not crash the process; the next query fails cleanly.
   pool.on('error', () => undefined);
   // Nor may a checked-out client (a transaction in flight when the server goes away): its query

@@ -6,14 +6,29 @@ import type { PeopleService } from '../people/service';
 import type { PolicyService } from '../policy/service';
 import type { TwinService } from '../twins/service';
 import type { ProposalService } from '../proposals/service';
-import { createProposalRouter } from './routes/proposals';
+import type { ObjectiveService } from '../objectives/service';
+import type { SignalService } from '../signals/service';
+import { objectiveApi } from './routes/objectives';
+import { signalApi } from './routes/signals';
+import type { ConnectorRegistry } from '../connectors/types';
+import { DEFAULT_HTTP_CONFIG, type HttpConfig, type OidcConfig } from '../config/config';
+import { createJournalQuery, type JournalQueryService } from '../journal/query';
+import { createMetrics, metricsEndpoint, metricsRoute } from './metrics';
+import { assertUnique, docsRoutes, SYSTEM_ENDPOINTS } from './openapi';
+import { createOidcVerifier } from './oidc';
+import { bindModule, mountEndpoints, type ApiModule, type Endpoint } from './registry';
+import { cors, createFailureLimiter, noStore, perKeyRateLimit, securityHeaders } from './security';
+import { adminApi } from './routes/admin';
+import { proposalApi } from './routes/proposals';
 import { withRequestContext, type Logger } from '../log/logger';
 import { VERSION } from '../version';
 import { authenticate, journalForbidden } from './auth';
 import { errorHandler, notFoundHandler } from './problem';
-import { journalRoutes } from './routes/journal';
-import { twinRoutes } from './routes/twins';
-import { userRoutes } from './routes/users';
+import { journalApi } from './routes/journal';
+import { twinApi } from './routes/twins';
+import { userApi } from './routes/users';
+import { meRoutes } from './routes/me';
+import { consoleRouter } from '../console';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -22,7 +37,8 @@ declare module 'express-serve-static-core' {
 }
 
 export interface HttpDeps {
-  db: Pick<Database, 'ready' | 'kind'>;
+  /** With `sql`, the /v1 API and the database-backed metrics are served. */
+  db: Pick<Database, 'ready' | 'kind'> & Partial<Pick<Database, 'sql'>>;
   journal: Pick<JournalService, 'head'>;
   /** When given, readiness also requires a valid policy bundle in force (fail closed otherwise). */
   policy?: Pick<PolicyService, 'version'>;
@@ -32,15 +48,30 @@ export interface HttpDeps {
   twins?: TwinService;
   /** With proposals, the pipeline routes (/v1/proposals…) are served too. */
   proposals?: ProposalService;
+  /** With objectives, /v1/twins/:id/objectives, /v1/objectives… and /v1/playbooks are served. */
+  objectives?: ObjectiveService;
+  /** With signals, /v1/signals is served. */
+  signals?: SignalService;
   /** The /v1 route groups; default API_ROUTES. */
-  routes?: readonly RouteGroup[];
+  routes?: readonly (RouteGroup | ApiModule)[];
+  /** The connectors in force (GET /v1/connectors). */
+  connectors?: ConnectorRegistry;
+  /** Where policy files are read from (GET /v1/policies). */
+  policiesDir?: string;
+  /** The HTTP guards (CORS, rate limits, body size, metrics token); defaults when left out. */
+  http?: Partial<HttpConfig>;
+  /** OIDC/JWT bearer tokens, when configured. */
+  oidc?: OidcConfig;
 }
 
 /** What a /v1 route group is given: every service the server was started with. */
-export type ApiDeps = Omit<HttpDeps, 'journal' | 'people' | 'twins'> & {
+export type ApiDeps = Omit<HttpDeps, 'journal' | 'people' | 'twins' | 'db'> & {
+  db: Pick<Database, 'ready' | 'kind' | 'sql'>;
   journal: JournalService;
   people: PeopleService;
   twins: TwinService;
+  /** Read-side journal queries and proofs (cached subtree hashes live here, one per app). */
+  journalQuery: JournalQueryService;
 };
 
 /**
@@ -49,21 +80,23 @@ export type ApiDeps = Omit<HttpDeps, 'journal' | 'people' | 'twins'> & {
  */
 export type RouteGroup = (deps: ApiDeps) => Router;
 
-/** /v1/proposals…, where the server runs the pipeline (absent without policies). */
-const proposalRoutes: RouteGroup = (deps) => {
-  if (!deps.proposals) return express.Router();
-  const twins = deps.twins;
-  return createProposalRouter({
-    proposals: deps.proposals,
-    twinsOwnedBy: async (owner) => (await twins.ownedBy(owner)).map((t) => t.id),
-    twinOwner: async (id) => (await twins.get(id).catch(() => undefined))?.owner,
-  });
-};
+/**
+ * The /v1 route groups. ApiModules are declared in the route registry (./registry.ts), which
+ * mounts, validates and authorizes them and generates /openapi.json from them; plain RouteGroups
+ * are declared in the registry by hand (see SYSTEM_ENDPOINTS in ./openapi.ts).
+ */
+export const API_ROUTES: readonly (RouteGroup | ApiModule)[] = [meRoutes, userApi, twinApi, journalApi, proposalApi, adminApi, objectiveApi, signalApi];
 
-export const API_ROUTES: readonly RouteGroup[] = [userRoutes, twinRoutes, journalRoutes, proposalRoutes];
+/** Every route the server can serve, as declared: what /openapi.json documents. */
+export function apiCatalog(routes: readonly (RouteGroup | ApiModule)[] = API_ROUTES): Endpoint[] {
+  const all: Endpoint[] = [...Object.values(SYSTEM_ENDPOINTS), metricsEndpoint];
+  for (const g of routes) if (typeof g !== 'function') all.push(...g.endpoints);
+  assertUnique(all);
+  return all;
+}
 
-function hasApi(deps: HttpDeps): deps is HttpDeps & ApiDeps {
-  return deps.people !== undefined && deps.twins !== undefined && 'append' in deps.journal;
+function hasApi(deps: HttpDeps): deps is HttpDeps & Omit<ApiDeps, 'journalQuery'> {
+  return deps.people !== undefined && deps.twins !== undefined && deps.db.sql !== undefined && 'append' in deps.journal;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -73,6 +106,11 @@ export function createHttpApp(deps: HttpDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+  const http: HttpConfig = { ...DEFAULT_HTTP_CONFIG, ...deps.http };
+  const metrics = createMetrics({ sql: deps.db.sql, journal: deps.journal, log });
+  app.locals.metrics = metrics;
+  app.use(securityHeaders());
+  app.use(metrics.middleware);
 
   // A request id on every request: taken from the caller when sane, echoed back, in every log line.
   app.use((req, res, next) => {
@@ -91,7 +129,8 @@ export function createHttpApp(deps: HttpDeps): Express {
     });
     withRequestContext(req.requestId, next);
   });
-  app.use(express.json({ limit: '256kb', strict: true }));
+  app.use(cors(http.corsOrigins));
+  app.use(express.json({ limit: http.maxBodyBytes, strict: true }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', version: VERSION });
@@ -118,11 +157,51 @@ export function createHttpApp(deps: HttpDeps): Express {
     res.json({ status: 'ok', database: deps.db.kind, migrations: 'applied', journal: { size: head.size }, policyVersion });
   });
 
+  // /openapi.json, /docs and /metrics, from the route registry.
+  const routes = deps.routes ?? API_ROUTES;
+  const catalog = apiCatalog(routes);
+  const system = express.Router();
+  mountEndpoints(system, [...docsRoutes(() => catalog), metricsRoute(metrics, http.metricsToken)]);
+  app.use(system);
+
   if (hasApi(deps)) {
-    app.use('/v1', authenticate(deps));
-    for (const group of deps.routes ?? API_ROUTES) app.use(group(deps));
+    const api: ApiDeps = { ...deps, journalQuery: createJournalQuery(deps.db.sql) };
+    app.use(
+      '/v1',
+      noStore,
+      authenticate({
+        ...api,
+        oidc: deps.oidc && createOidcVerifier(deps.oidc, deps.people, log),
+        failures: createFailureLimiter(http.authFailuresPerMinute),
+      }),
+    );
+    const limit = perKeyRateLimit(http.rateLimitPerMinute, (req) =>
+      api.journal
+        .append({
+          kind: 'auth.refused',
+          actor: req.principal.ref,
+          subject: req.principal.keyId === 'oidc' ? null : `key:${req.principal.keyId}`,
+          data: { status: 429, reason: 'rate_limited', method: req.method, path: req.baseUrl + req.path, limitPerMinute: http.rateLimitPerMinute },
+        })
+        .then(
+          () => undefined,
+          (err) => void log.error('could not journal a rate-limited request', { error: err }),
+        ),
+    );
+    if (limit) app.use('/v1', limit);
+    for (const group of routes) {
+      if (typeof group === 'function') app.use(group(api));
+      else if (group.available?.(api) ?? true) {
+        const r = express.Router();
+        mountEndpoints(r, bindModule(group, api));
+        app.use(r);
+      }
+    }
     app.use('/v1', journalForbidden(deps));
   }
+
+  // The web console at / (static files; it calls the API above with the key people sign in with).
+  app.use(consoleRouter());
 
   app.use(notFoundHandler);
   app.use(errorHandler(log));

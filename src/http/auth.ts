@@ -5,6 +5,8 @@ import type { Logger } from '../log/logger';
 import type { PeopleService } from '../people/service';
 import type { Principal } from '../people/types';
 import { can, canSome, type Actor, type Capability } from '../policy/roles';
+import { looksLikeJwt, type OidcVerifier } from './oidc';
+import { HttpProblem } from './problem';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -17,6 +19,13 @@ export interface AuthDeps {
   people: Pick<PeopleService, 'identify'>;
   journal: Pick<JournalService, 'append'>;
   log: Logger;
+  /** OIDC/JWT bearer tokens, when configured. */
+  oidc?: OidcVerifier;
+  /**
+   * Counts refused sign-ins per client address; past the limit they get 429 and only the first
+   * one over it is journaled (a flood of bad keys must not flood the journal).
+   */
+  failures?: { hit(req: Request): Promise<{ over: boolean; first: boolean; retryAfterS: number; limit: number }> };
 }
 
 const BEARER = /^Bearer +(\S+) *$/i;
@@ -45,10 +54,25 @@ export function authenticate(deps: AuthDeps): RequestHandler {
   return async (req, res, next) => {
     const header = req.get('authorization');
     const token = header ? BEARER.exec(header)?.[1] : undefined;
-    let refusal: { reason: string; keyId?: string };
+    let refusal: { reason: string; keyId?: string; detail?: string; subject?: string };
     if (!header) refusal = { reason: 'missing' };
     else if (!token) refusal = { reason: 'malformed' };
-    else {
+    else if (looksLikeJwt(token)) {
+      if (!deps.oidc) {
+        refusal = {
+          reason: 'oidc_not_configured',
+          detail: 'this server takes Regent API keys (rgt_…) only: sign-in with identity provider tokens is not configured',
+        };
+      } else {
+        const r = await deps.oidc.verify(token);
+        if (r.ok) {
+          req.principal = r.principal;
+          next();
+          return;
+        }
+        refusal = { reason: `oidc_${r.reason}`, detail: `the bearer token was refused: ${r.detail}`, ...(r.subject ? { subject: r.subject } : {}) };
+      }
+    } else {
       let r: Awaited<ReturnType<PeopleService['identify']>>;
       try {
         r = await deps.people.identify(token);
@@ -64,7 +88,17 @@ export function authenticate(deps: AuthDeps): RequestHandler {
       }
       refusal = r.keyId ? { reason: r.reason, keyId: r.keyId } : { reason: r.reason };
     }
-    await journalRefusal(deps, req, 'system', { status: 401, ...refusal }, refusal.keyId ? `key:${refusal.keyId}` : null);
+    const limited = deps.failures ? await deps.failures.hit(req) : undefined;
+    const { detail, ...journaled } = refusal;
+    if (limited?.over) {
+      if (limited.first) await journalRefusal(deps, req, 'system', { status: 429, ...journaled, rateLimited: true }, null);
+      res.setHeader('Retry-After', String(limited.retryAfterS));
+      throw new HttpProblem(
+        'rate_limited',
+        `too many refused sign-ins from this address (more than ${limited.limit} a minute); try again in ${limited.retryAfterS} s`,
+      );
+    }
+    await journalRefusal(deps, req, 'system', { status: 401, ...journaled }, refusal.keyId ? `key:${refusal.keyId}` : null);
     const missing = refusal.reason === 'missing';
     res.setHeader('WWW-Authenticate', missing ? 'Bearer realm="regent"' : 'Bearer realm="regent", error="invalid_token"');
     throw new UnauthenticatedError(
@@ -72,7 +106,7 @@ export function authenticate(deps: AuthDeps): RequestHandler {
         ? 'this route needs an API key: send Authorization: Bearer rgt_…'
         : header && !token
           ? 'the Authorization header must be "Bearer <API key>"'
-          : 'the API key is not valid (unknown, revoked, or not a Regent key)',
+          : (detail ?? 'the API key is not valid (unknown, revoked, or not a Regent key)'),
     );
   };
 }

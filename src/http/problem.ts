@@ -3,8 +3,25 @@ import { RegentError, type ErrorCode } from '../errors/errors';
 import type { Logger } from '../log/logger';
 import { randomUUID } from 'node:crypto';
 
+/** Refusals that exist only over HTTP (the domain never says them). */
+export type HttpOnlyCode = 'payload_too_large' | 'rate_limited';
+export type ProblemCode = ErrorCode | HttpOnlyCode;
+
+/** An HTTP-only refusal (413, 429), answered as problem+json like any RegentError. */
+export class HttpProblem extends Error {
+  readonly id = randomUUID();
+  constructor(
+    readonly code: HttpOnlyCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'HttpProblem';
+  }
+}
+
 /** The only place that knows how an error code becomes an HTTP status. */
-const STATUS: Record<ErrorCode, number> = {
+export const STATUS: Record<ProblemCode, number> = {
   bad_input: 400,
   unauthenticated: 401,
   forbidden: 403,
@@ -12,9 +29,11 @@ const STATUS: Record<ErrorCode, number> = {
   conflict: 409,
   unavailable: 503,
   internal: 500,
+  payload_too_large: 413,
+  rate_limited: 429,
 };
 
-const TITLE: Record<ErrorCode, string> = {
+const TITLE: Record<ProblemCode, string> = {
   bad_input: 'Bad request',
   unauthenticated: 'Authentication required',
   forbidden: 'Forbidden',
@@ -22,6 +41,8 @@ const TITLE: Record<ErrorCode, string> = {
   conflict: 'Conflict',
   unavailable: 'Service unavailable',
   internal: 'Internal error',
+  payload_too_large: 'Payload too large',
+  rate_limited: 'Too many requests',
 };
 
 export interface Problem {
@@ -34,7 +55,7 @@ export interface Problem {
   requestId?: string;
 }
 
-export function sendProblem(res: Parameters<RequestHandler>[1], code: ErrorCode, detail: string, errorId: string, extra: Record<string, unknown> = {}) {
+export function sendProblem(res: Parameters<RequestHandler>[1], code: ProblemCode, detail: string, errorId: string, extra: Record<string, unknown> = {}) {
   const status = STATUS[code];
   const body: Problem & Record<string, unknown> = {
     type: `https://regent.dev/problems/${code.replace(/_/g, '-')}`,
@@ -56,11 +77,11 @@ export const notFoundHandler: RequestHandler = (req, res) => {
 /** Turns anything thrown into problem+json; the error id is in the log line too. Never a stack trace. */
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    let code: ErrorCode = 'internal';
+    let code: ProblemCode = 'internal';
     let detail = 'an unexpected error occurred; quote the errorId when reporting it';
     let errorId: string = randomUUID();
     let extra: Record<string, unknown> = {};
-    if (err instanceof RegentError) {
+    if (err instanceof RegentError || err instanceof HttpProblem) {
       code = err.code;
       detail = err.message;
       errorId = err.id;
@@ -69,9 +90,17 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       code = 'bad_input';
       detail = `malformed JSON body: ${err.message}`;
     } else if (err?.type === 'entity.too.large') {
-      code = 'bad_input';
+      code = 'payload_too_large';
       detail = `request body is larger than the limit of ${err.limit} bytes`;
     } else if (err?.type === 'encoding.unsupported' || err?.type === 'charset.unsupported') {
+      code = 'bad_input';
+      detail = err.message;
+    } else if (err instanceof URIError && (err as URIError & { status?: number }).status === 400) {
+      // The router could not percent-decode a path parameter.
+      code = 'bad_input';
+      detail = `malformed percent-encoding in the URL path: ${req.path}`;
+    } else if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500 && err.expose) {
+      // Other refusals of the request itself by express or its body parser (aborted, bad length, …).
       code = 'bad_input';
       detail = err.message;
     }

@@ -41,6 +41,8 @@ const KEY_ID = /^[0-9a-f]{12}$/;
 export function createPeopleService(opts: PeopleServiceOptions) {
   const { journal, log } = opts;
   const store = createPeopleStore(opts.sql);
+  /** Keys whose last use this process is recording right now. */
+  const touching = new Set<string>();
 
   /** Inserts a key in the caller's transaction; the caller journals it. */
   async function issueKeyIn(tx: SqlTx, principal: string, label: string | null): Promise<IssuedKey & { key: ApiKeyInfo }> {
@@ -78,8 +80,14 @@ export function createPeopleService(opts: PeopleServiceOptions) {
     } else {
       return { ok: false, reason: 'unknown', keyId: found.id };
     }
-    if (!found.lastUsedAt || Date.now() - found.lastUsedAt.getTime() >= LAST_USED_EVERY_MS) {
-      await store.touchKey(found.id).catch((err) => log.warn('could not record key use', { keyId: found.id, error: err }));
+    // At most one write a minute per key, judged by the stored time; while this process is writing
+    // it, a burst of requests with the same key does not add more UPDATEs.
+    if ((!found.lastUsedAt || Date.now() - found.lastUsedAt.getTime() >= LAST_USED_EVERY_MS) && !touching.has(found.id)) {
+      touching.add(found.id);
+      await store
+        .touchKey(found.id)
+        .catch((err) => log.warn('could not record key use', { keyId: found.id, error: err }))
+        .finally(() => touching.delete(found.id));
     }
     return { ok: true, principal };
   }

@@ -69,7 +69,7 @@ describe('loading authority documents', () => {
   it('loads the shipped examples without errors', () => {
     const r = loadPolicies(POLICIES);
     if (!r.ok) throw new Error(r.errors.map(formatLoadError).join('\n'));
-    expect([...r.bundle.authorities.keys()].sort()).toEqual(['cfo-twin', 'interim-cfo-twin', 'procurement-twin', 'vp-sales-twin']);
+    expect([...r.bundle.authorities.keys()].sort()).toEqual(['cfo-twin', 'interim-cfo-twin', 'ops-twin', 'procurement-twin', 'vp-sales-twin']);
     expect(r.bundle.files).toContain('policies/authorities/vp-sales-twin.yaml');
   });
 

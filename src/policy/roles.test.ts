@@ -24,6 +24,7 @@ const MATRIX: Record<Capability, Record<Role, Expect>> = {
   'user.manage': { executive: 'no', approver: 'no', auditor: 'no', admin: 'yes' },
   'connector.manage': { executive: 'no', approver: 'no', auditor: 'no', admin: 'yes' },
   'policy.manage': { executive: 'no', approver: 'no', auditor: 'no', admin: 'yes' },
+  'signal.submit': { executive: 'no', approver: 'no', auditor: 'no', admin: 'yes' },
 };
 
 const dana = (role: Role): Actor => ({ id: 'dana', roles: [role] });

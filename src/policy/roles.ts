@@ -9,8 +9,8 @@ export const ROLES = ['executive', 'approver', 'auditor', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 export type AppAction =
-  'create' | 'read' | 'update' | 'delete' | 'setMode' | 'assign' | 'decide' | 'export' | 'verify' | 'audit' | 'engage';
-export type AppSubject = 'Twin' | 'Objective' | 'Proposal' | 'Journal' | 'User' | 'Connector' | 'Policy' | 'KillSwitch';
+  'create' | 'read' | 'update' | 'delete' | 'setMode' | 'assign' | 'decide' | 'export' | 'verify' | 'audit' | 'engage' | 'submit';
+export type AppSubject = 'Twin' | 'Objective' | 'Proposal' | 'Journal' | 'User' | 'Connector' | 'Policy' | 'KillSwitch' | 'Signal';
 /** Untyped at the CASL level (string subjects with conditions); callers go through `can` and the
  *  closed Capability union below, which is where the type safety lives. */
 export type AppAbility = MongoAbility;
@@ -44,6 +44,7 @@ export const CAPABILITIES = {
   'user.manage': { action: 'create', subject: 'User' },
   'connector.manage': { action: 'create', subject: 'Connector' },
   'policy.manage': { action: 'update', subject: 'Policy' },
+  'signal.submit': { action: 'submit', subject: 'Signal' },
 } as const satisfies Record<string, { action: AppAction; subject: AppSubject }>;
 
 export type Capability = keyof typeof CAPABILITIES;
@@ -74,6 +75,9 @@ export function abilityFor(actor: Actor): AppAbility {
         can('engage', 'KillSwitch');
         // Reading and verifying the journal changes nothing; exporting and auditing stay with auditors.
         can(['read', 'verify'], 'Journal');
+        // Other systems' events (POST /v1/signals) come in on an integration key the admin holds;
+        // what a signal may start is fixed by the standing rules in policies/signals, not by the caller.
+        can('submit', 'Signal');
         break;
     }
   }

@@ -17,7 +17,7 @@ describe('regent policy', () => {
   it('check accepts the shipped documents and names the bundle version', () => {
     const r = regent(['policy', 'check', '--policies', POLICIES]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^OK: 4 authorities in 4 files, version sha256:[0-9a-f]{64}$/m);
+    expect(r.stdout).toMatch(/^OK: 5 authorities in 5 files, version sha256:[0-9a-f]{64}$/m);
   });
 
   it('check refuses a mistake with file:line and a specific message', () => {

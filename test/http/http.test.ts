@@ -76,9 +76,10 @@ describe('the HTTP server', () => {
     expect(logLines.some((l) => l.errorId === body.errorId)).toBe(true);
   });
 
-  it('answers a body over the size limit with 400', async () => {
+  it('answers a body over the size limit with 413 problem+json', async () => {
     const res = await fetch(`${server.url}/v1/anything`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ x: 'y'.repeat(300_000) }) });
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(413);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(((await res.json()) as { detail: string }).detail).toMatch(/larger than the limit/);
   });
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { openRegent, type Regent } from '../../src/app';
 import { loadConfig } from '../../src/config/config';
 import { startReceiver, type Receiver } from '../../src/connectors/testing/receiver';
+import { startSmtpReceiver, type SmtpReceiver } from '../../src/connectors/testing/smtp';
 import { createHttpApp } from '../../src/http/app';
 import { listen, type RunningServer } from '../../src/http/server';
 import { verifyExport } from '../../src/journal/verify';
@@ -31,6 +32,28 @@ grants:
       tiers:
         - { above: "0", approvers: [role:sales-director], quorum: 1 }
       expiresAfter: PT1H
+  - action: email.send
+    outcome: execute
+    when: { dataClass: { $in: [public, internal] } }
+    approval:
+      tiers:
+        - { above: "0", approvers: [role:sales-director], quorum: 1 }
+      expiresAfter: PT1H
+forbid:
+  - action: email.send
+    when: { dataClass: { $in: [confidential, restricted] } }
+    reason: Confidential data never leaves by email
+`;
+
+const SMTP_PASS = 'smtp-pass-8d1e55c0b4';
+
+const EMAIL = (port: number) => `kind: Connector
+id: email
+type: email
+smtp: { host: 127.0.0.1, port: ${port}, secure: false, auth: { userEnv: REGENT_TEST_SMTP_USER, passEnv: REGENT_TEST_SMTP_PASS }, timeoutMs: 2000 }
+from: "Vic's twin <vic-twin@regent.example>"
+operations:
+  - action: email.send
 `;
 
 const CONNECTOR = (url: string) => `kind: Connector
@@ -56,6 +79,7 @@ operations:
  */
 describeEachDatabase('the pipeline over HTTP', (getDb) => {
   let receiver: Receiver;
+  let smtp: SmtpReceiver;
   let regent: Regent;
   let server: RunningServer;
   let admin: string;
@@ -63,13 +87,17 @@ describeEachDatabase('the pipeline over HTTP', (getDb) => {
 
   beforeAll(async () => {
     receiver = await startReceiver(() => ({ status: 200, body: { ok: true } }));
+    smtp = await startSmtpReceiver({ auth: { user: 'twin-mailer', pass: SMTP_PASS } });
     const tdb = getDb();
     const policies = path.join(tmpDir(), 'policies');
     fs.mkdirSync(path.join(policies, 'authorities'), { recursive: true });
     fs.mkdirSync(path.join(policies, 'connectors'), { recursive: true });
     for (const id of ['vic-execute', 'vic-approve', 'vic-propose']) fs.writeFileSync(path.join(policies, 'authorities', `${id}.yaml`), AUTHORITY(id));
     fs.writeFileSync(path.join(policies, 'connectors', 'crm.yaml'), CONNECTOR(receiver.url));
+    fs.writeFileSync(path.join(policies, 'connectors', 'email.yaml'), EMAIL(smtp.port));
     process.env.REGENT_TEST_CRM_TOKEN = SECRET;
+    process.env.REGENT_TEST_SMTP_USER = 'twin-mailer';
+    process.env.REGENT_TEST_SMTP_PASS = SMTP_PASS;
     const config = loadConfig({ ...tdb.env, REGENT_POLICIES_DIR: policies, REGENT_CHECKPOINT_INTERVAL_MS: '60000' });
     regent = await openRegent(config, silentLog, { command: 'jest', policies: 'load' });
     const first = await regent.people.ensureFirstAdmin();
@@ -86,7 +114,10 @@ describeEachDatabase('the pipeline over HTTP', (getDb) => {
     await server?.close(1000);
     await regent?.close();
     await receiver?.close();
+    await smtp?.close();
     delete process.env.REGENT_TEST_CRM_TOKEN;
+    delete process.env.REGENT_TEST_SMTP_USER;
+    delete process.env.REGENT_TEST_SMTP_PASS;
   });
 
   const api = (method: string, p: string, key: string | null, body?: unknown) => call(`${server.url}${p}`, method, key, body);
@@ -154,6 +185,28 @@ describeEachDatabase('the pipeline over HTTP', (getDb) => {
     expect((await api('POST', `/v1/proposals/${id}/decisions`, keys.sara!, { decision: 'reject', comment: 'late' })).status).toBe(409);
   });
 
+  it('sends an approved email once through SMTP with its own credential, and denies confidential mail', async () => {
+    const mail = { to: ['buyer@acme.example'], subject: 'Your renewal', body: 'We can offer 5% on the renewal.', dataClass: 'internal' };
+    const created = await api('POST', '/v1/proposals', keys.approve!, { action: 'email.send', args: mail, rationale: 'confirm the offer', idempotencyKey: 'm-1' });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ status: 'pending_approval' });
+    const id = created.body!.id as string;
+    const detail = await api('GET', `/v1/proposals/${id}`, keys.sara!);
+    expect(detail.body!.preview).toBeTruthy();
+    expect(detail.text).not.toContain(SMTP_PASS);
+    expect(smtp.messages).toHaveLength(0);
+    expect((await api('POST', `/v1/proposals/${id}/decisions`, keys.sara!, { decision: 'approve' })).status).toBe(200);
+    expect((await until(`/v1/proposals/${id}`, keys.sara!, ['executed', 'failed'])).status).toBe('executed');
+    const sent = smtp.messages.filter((m) => m.headers['x-regent-idempotency-key'] === id);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ recipients: ['buyer@acme.example'], user: 'twin-mailer' });
+    expect(sent[0]!.raw).toContain('We can offer 5% on the renewal.');
+    const secret = await api('POST', '/v1/proposals', keys.approve!, { action: 'email.send', args: { ...mail, dataClass: 'confidential' }, rationale: 'send the numbers', idempotencyKey: 'm-2' });
+    expect(secret.body).toMatchObject({ status: 'denied', decision: { outcome: 'deny' } });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(smtp.messages).toHaveLength(1);
+  });
+
   it('only records in propose mode', async () => {
     const before = receiver.requests.length;
     const created = await api('POST', '/v1/proposals', keys.propose!, { action: 'crm.discount.update', args: { account: 'acme', discountPct: 3, amount: '10.00' }, rationale: 'small', idempotencyKey: 'p-1' });
@@ -197,6 +250,7 @@ describeEachDatabase('the pipeline over HTTP', (getDb) => {
     expect(await verifyExport(out, { keyText: regent.journal.vkey })).toMatchObject({ ok: true });
     const text = fs.readFileSync(path.join(out, 'entries.jsonl'), 'utf8');
     expect(text).not.toContain(SECRET);
+    expect(text).not.toContain(SMTP_PASS);
     for (const kind of ['policy.decided', 'proposal.transitioned', 'proposal.reviewed', 'kill_switch.changed', 'twin.created', 'user.created']) expect(text).toContain(`"kind":"${kind}"`);
     const verified = await api('GET', '/v1/journal/verify', keys.audrey!);
     expect(verified.status).toBe(200);

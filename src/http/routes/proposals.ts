@@ -1,39 +1,26 @@
-import { Router, type Request } from 'express';
+import type { Request } from 'express';
 import { z } from 'zod';
-import { InputError, NotFoundError, RegentError } from '../../errors/errors';
+import { NotFoundError, RegentError } from '../../errors/errors';
 import type { Principal } from '../../people/types';
 import { can, type Capability } from '../../policy/roles';
-import type { ProposalService } from '../../proposals/service';
-import { AuditSchema, PROPOSAL_STATUSES, type Proposal } from '../../proposals/types';
-
-export interface ProposalRouteDeps {
-  proposals: ProposalService;
-  /** Ids of the twins a user owns (executives see only their own twins' proposals). */
-  twinsOwnedBy(owner: string): Promise<string[]>;
-  twinOwner(twinId: string): Promise<string | undefined>;
-}
-
-function principal(req: Request): Principal {
-  const p = (req as Request & { principal?: Principal }).principal;
-  if (!p) throw new RegentError('unauthenticated', 'an API key is required (Authorization: Bearer …)');
-  return p;
-}
-
-function requireUser(req: Request, capability: Capability, attrs: Record<string, unknown> = {}): Extract<Principal, { kind: 'user' }> {
-  const p = principal(req);
-  if (p.kind !== 'user') throw new RegentError('forbidden', `a twin cannot ${capability.replace('.', ' ')}`);
-  if (!can({ id: p.id, roles: p.appRoles }, capability, attrs)) throw new RegentError('forbidden', `${p.ref} lacks ${capability}`);
-  return p;
-}
+import { AuditSchema, CreateProposalSchema, PROPOSAL_STATUSES, ReviewSchema, type Proposal } from '../../proposals/types';
+import type { ApiDeps } from '../app';
+import { endpoint, implement, reply, type ApiModule } from '../registry';
+import { ProposalViewSchema, ReviewSchemaOut } from '../schemas';
 
 const ListQuery = z
   .object({
     status: z.enum(PROPOSAL_STATUSES).optional(),
-    audit: z.enum(['pending', 'passed', 'flagged']).optional(),
-    limit: z.coerce.number().int().min(1).max(500).optional(),
-    before: z.iso.datetime({ offset: true }).optional(),
+    audit: z.enum(['pending', 'passed', 'flagged']).optional().describe('Post-hoc audit state of execute-mode actions'),
+    limit: z.coerce.number().int().min(1).max(500).optional().describe('At most this many (default 100)'),
+    before: z.iso.datetime({ offset: true }).optional().describe("A previous page's nextCursor: proposals created before it"),
   })
   .strict();
+
+const ProposalParams = z.object({ id: z.string().describe('The proposal id (a UUID)') }).strict();
+const CancelBody = z.object({ reason: z.string().trim().min(1).max(2000) }).strict();
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** What a proposal looks like over HTTP: DESIGN.md's {"id","status","decision"} and the rest. */
 function view(p: Proposal) {
@@ -68,90 +55,196 @@ function view(p: Proposal) {
   };
 }
 
-export function createProposalRouter(deps: ProposalRouteDeps): Router {
-  const r = Router();
+const VISIBLE = 'a twin: its own proposals; executives: their own twins’ proposals';
 
-  /** Who may see a proposal: its twin, its twin's owner, approvers, auditors, admins. */
-  async function assertVisible(req: Request, p: Proposal): Promise<void> {
-    const who = principal(req);
-    if (who.kind === 'twin') {
-      if (who.id !== p.twin) throw new NotFoundError(`proposal ${p.id} does not exist`);
-      return;
-    }
-    const actor = { id: who.id, roles: who.appRoles };
-    const owner = await deps.twinOwner(p.twin);
-    if (can(actor, 'proposal.read', { owner }) || can(actor, 'journal.audit') || can(actor, 'journal.read')) return;
-    throw new RegentError('forbidden', `${who.ref} may not read proposal ${p.id}`);
-  }
+const endpoints = {
+  create: endpoint({
+    id: 'createProposal',
+    method: 'POST',
+    path: '/v1/proposals',
+    tag: 'Proposals',
+    summary: 'A twin requests an action',
+    description:
+      'Policy decides at once (deny, propose, approve or execute, capped by the twin’s mode). The same idempotencyKey again returns the same proposal (200, header Idempotent-Replayed); reusing it for a different request is a conflict. Every refused request is journaled (proposal.refused).',
+    access: { capabilities: [], twin: true },
+    body: CreateProposalSchema,
+    bodyCheckedBy: 'service',
+    responses: {
+      201: { description: 'Recorded, with the decision', schema: ProposalViewSchema },
+      200: { description: 'The proposal made earlier with this idempotency key', schema: ProposalViewSchema },
+    },
+    errors: { 409: 'The idempotency key was used for a different request', 503: 'Storage or policy unavailable: nothing was done' },
+  }),
+  list: endpoint({
+    id: 'listProposals',
+    method: 'GET',
+    path: '/v1/proposals',
+    tag: 'Proposals',
+    summary: 'Proposals, newest first (the approver inbox with status=pending_approval)',
+    access: { capabilities: ['proposal.read', 'journal.read'], twin: true, scope: VISIBLE },
+    query: ListQuery,
+    responses: {
+      200: {
+        description: 'A page of proposals; pass nextCursor as before for the next',
+        schema: z.object({ proposals: z.array(ProposalViewSchema), nextCursor: z.string().nullable() }),
+      },
+    },
+  }),
+  get: endpoint({
+    id: 'getProposal',
+    method: 'GET',
+    path: '/v1/proposals/:id',
+    tag: 'Proposals',
+    summary: 'One proposal, with its reviews and (for people) the connector’s preview of the effect',
+    access: { capabilities: ['proposal.read', 'journal.read'], twin: true, scope: VISIBLE },
+    params: ProposalParams,
+    responses: {
+      200: {
+        description: 'The proposal',
+        schema: ProposalViewSchema.extend({
+          reviews: z.array(ReviewSchemaOut),
+          preview: z.object({ summary: z.string(), details: z.record(z.string(), z.unknown()) }).nullable(),
+        }),
+      },
+    },
+    errors: { 404: 'No such proposal (or not one the caller may see)' },
+  }),
+  decide: endpoint({
+    id: 'decideProposal',
+    method: 'POST',
+    path: '/v1/proposals/:id/decisions',
+    tag: 'Proposals',
+    summary: 'Approve, reject (with a reason), edit (new args, decided again) or comment',
+    description:
+      'Who may approve is policy: the approval tier names roles or people; the twin’s owner only where named; quorum counts distinct people.',
+    access: { capabilities: ['proposal.decide'] },
+    params: ProposalParams,
+    body: ReviewSchema,
+    bodyCheckedBy: 'service',
+    responses: { 200: { description: 'The proposal after the decision', schema: ProposalViewSchema } },
+    errors: { 404: 'No such proposal', 409: 'Not pending approval, expired, or already approved by this person' },
+  }),
+  cancel: endpoint({
+    id: 'cancelProposal',
+    method: 'POST',
+    path: '/v1/proposals/:id/cancel',
+    tag: 'Proposals',
+    summary: 'Withdraw a proposal that has not run',
+    access: { capabilities: ['twin.update'], twin: true, scope: 'a twin: its own; executives: their own twins’' },
+    params: ProposalParams,
+    body: CancelBody,
+    responses: { 200: { description: 'The cancelled proposal', schema: ProposalViewSchema } },
+    errors: { 404: 'No such proposal', 409: 'It already ran or ended' },
+  }),
+  audit: endpoint({
+    id: 'auditProposal',
+    method: 'POST',
+    path: '/v1/proposals/:id/audit',
+    tag: 'Proposals',
+    summary: 'Post-hoc audit of an execute-mode action: passed or flagged',
+    access: { capabilities: ['journal.audit'] },
+    params: ProposalParams,
+    body: AuditSchema,
+    responses: { 200: { description: 'The audited proposal', schema: ProposalViewSchema } },
+    errors: { 404: 'No such proposal', 409: 'Not awaiting audit' },
+  }),
+};
 
-  r.post('/v1/proposals', async (req, res) => {
-    const who = principal(req);
-    if (who.kind !== 'twin') throw new RegentError('forbidden', 'only a twin proposes actions, with its own API key');
-    const { proposal, created } = await deps.proposals.create(who.id, req.body);
-    if (!created) res.setHeader('Idempotent-Replayed', 'true');
-    res.status(created ? 201 : 200).json(view(proposal));
-  });
-
-  r.get('/v1/proposals', async (req, res) => {
-    const q = ListQuery.safeParse(req.query);
-    if (!q.success) throw new InputError(`query ${q.error.issues[0]!.path.join('.')}: ${q.error.issues[0]!.message}`);
-    const who = principal(req);
-    let twins: string[] | undefined;
-    if (who.kind === 'twin') twins = [who.id];
-    else {
-      const actor = { id: who.id, roles: who.appRoles };
-      const seesAll = can(actor, 'proposal.decide') || can(actor, 'journal.audit') || can(actor, 'journal.read');
-      if (!seesAll) {
-        if (!can(actor, 'proposal.read', { owner: who.ref })) throw new RegentError('forbidden', `${who.ref} may not list proposals`);
-        twins = await deps.twinsOwnedBy(who.ref);
-      }
-    }
-    let items = await deps.proposals.list({ status: q.data.status, twins, limit: q.data.limit, before: q.data.before });
-    if (q.data.audit) items = items.filter((p) => p.audit === q.data.audit);
-    res.json({ proposals: items.map(view), nextCursor: items.length ? items[items.length - 1]!.createdAt : null });
-  });
-
-  r.get('/v1/proposals/:id', async (req, res) => {
-    const p = await deps.proposals.get(String(req.params.id));
-    await assertVisible(req, p);
-    const [reviews, preview] = await Promise.all([
-      deps.proposals.reviews(p.id),
-      principal(req).kind === 'user' ? deps.proposals.preview(p) : null,
-    ]);
-    res.json({ ...view(p), reviews, preview });
-  });
-
-  r.post('/v1/proposals/:id/decisions', async (req, res) => {
-    const who = principal(req);
-    if (who.kind !== 'user') throw new RegentError('forbidden', 'a twin never decides on proposals');
-    requireUser(req, 'proposal.decide');
-    const p = await deps.proposals.review(String(req.params.id), { id: who.id, roles: who.roles }, req.body);
-    res.json(view(p));
-  });
-
-  r.post('/v1/proposals/:id/cancel', async (req, res) => {
-    const who = principal(req);
-    const body = z
-      .object({ reason: z.string().trim().min(1).max(2000) })
-      .strict()
-      .safeParse(req.body ?? {});
-    if (!body.success) throw new InputError(`reason: ${body.error.issues[0]!.message}`);
-    const p = await deps.proposals.get(String(req.params.id));
-    if (who.kind === 'twin') {
-      if (who.id !== p.twin) throw new NotFoundError(`proposal ${p.id} does not exist`);
-    } else {
-      const owner = await deps.twinOwner(p.twin);
-      requireUser(req, 'twin.update', { owner });
-    }
-    res.json(view(await deps.proposals.cancel(p.id, who.ref, body.data.reason)));
-  });
-
-  r.post('/v1/proposals/:id/audit', async (req, res) => {
-    const who = requireUser(req, 'journal.audit');
-    const body = AuditSchema.safeParse(req.body);
-    if (!body.success) throw new InputError(`${body.error.issues[0]!.path.join('.') || 'body'}: ${body.error.issues[0]!.message}`);
-    res.json(view(await deps.proposals.audit(String(req.params.id), who.ref, body.data.verdict, body.data.comment)));
-  });
-
-  return r;
+function userOf(req: Request): Extract<Principal, { kind: 'user' }> {
+  const p = req.principal;
+  if (p.kind !== 'user') throw new RegentError('forbidden', `${p.ref} is a twin; this is for people`, { capability: 'person' });
+  return p;
 }
+
+function requireUser(req: Request, capability: Capability, attrs: Record<string, unknown> = {}) {
+  const p = userOf(req);
+  if (!can({ id: p.id, roles: p.appRoles }, capability, attrs)) {
+    const about = typeof attrs.owner === 'string' ? ` for a twin of ${attrs.owner}` : '';
+    throw new RegentError('forbidden', `${p.ref} lacks the capability ${capability}${about}`, { capability });
+  }
+  return p;
+}
+
+/** The governed action pipeline over HTTP; served where the server runs it (with policies). */
+export const proposalApi: ApiModule = {
+  name: 'proposals',
+  endpoints: Object.values(endpoints),
+  available: (deps) => deps.proposals !== undefined,
+  bind(deps: ApiDeps) {
+    const proposals = deps.proposals!;
+    const twins = deps.twins;
+    const twinOwner = async (id: string) => (await twins.get(id).catch(() => undefined))?.owner;
+
+    async function load(id: string): Promise<Proposal> {
+      if (!UUID.test(id)) throw new NotFoundError(`proposal ${id} does not exist`);
+      return proposals.get(id);
+    }
+
+    /** Who may see a proposal: its twin, its twin's owner, approvers, auditors, admins. */
+    async function assertVisible(req: Request, p: Proposal): Promise<void> {
+      const who = req.principal;
+      if (who.kind === 'twin') {
+        if (who.id !== p.twin) throw new NotFoundError(`proposal ${p.id} does not exist`);
+        return;
+      }
+      const actor = { id: who.id, roles: who.appRoles };
+      const owner = await twinOwner(p.twin);
+      if (can(actor, 'proposal.read', { owner }) || can(actor, 'journal.audit') || can(actor, 'journal.read')) return;
+      throw new RegentError('forbidden', `${who.ref} may not read proposal ${p.id} (not a proposal of their own twins)`, {
+        capability: 'proposal.read',
+      });
+    }
+
+    return [
+      implement(endpoints.create, async ({ body }, req, res) => {
+        const { proposal, created } = await proposals.create(req.principal.id, body);
+        if (!created) res.setHeader('Idempotent-Replayed', 'true');
+        return reply(created ? 201 : 200, view(proposal));
+      }),
+
+      implement(endpoints.list, async ({ query }, req) => {
+        const who = req.principal;
+        let ids: string[] | undefined;
+        if (who.kind === 'twin') ids = [who.id];
+        else {
+          const actor = { id: who.id, roles: who.appRoles };
+          const seesAll = can(actor, 'proposal.decide') || can(actor, 'journal.audit') || can(actor, 'journal.read');
+          if (!seesAll) ids = (await twins.ownedBy(who.ref)).map((t) => t.id);
+        }
+        let items = await proposals.list({ status: query.status, twins: ids, limit: query.limit, before: query.before });
+        if (query.audit) items = items.filter((p) => p.audit === query.audit);
+        return { proposals: items.map(view), nextCursor: items.length ? items[items.length - 1]!.createdAt : null };
+      }),
+
+      implement(endpoints.get, async ({ params }, req) => {
+        const p = await load(params.id);
+        await assertVisible(req, p);
+        const [reviews, preview] = await Promise.all([proposals.reviews(p.id), req.principal.kind === 'user' ? proposals.preview(p) : null]);
+        return { ...view(p), reviews, preview };
+      }),
+
+      implement(endpoints.decide, async ({ params, body }, req) => {
+        const who = requireUser(req, 'proposal.decide');
+        if (!UUID.test(params.id)) throw new NotFoundError(`proposal ${params.id} does not exist`);
+        return view(await proposals.review(params.id, { id: who.id, roles: who.roles }, body));
+      }),
+
+      implement(endpoints.cancel, async ({ params, body }, req) => {
+        const who = req.principal;
+        const p = await load(params.id);
+        if (who.kind === 'twin') {
+          if (who.id !== p.twin) throw new NotFoundError(`proposal ${p.id} does not exist`);
+        } else {
+          requireUser(req, 'twin.update', { owner: await twinOwner(p.twin) });
+        }
+        return view(await proposals.cancel(p.id, who.ref, body.reason));
+      }),
+
+      implement(endpoints.audit, async ({ params, body }, req) => {
+        const who = requireUser(req, 'journal.audit');
+        await load(params.id);
+        return view(await proposals.audit(params.id, who.ref, body.verdict, body.comment));
+      }),
+    ];
+  },
+};

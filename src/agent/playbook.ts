@@ -1,0 +1,117 @@
+/**
+ * The planner that needs no model: it walks a playbook's steps in order, turning each into an
+ * action request with args rendered from the objective's parameters and earlier steps' outcomes.
+ *
+ * It is replayable by construction: every turn starts again from the first step and asks `act`
+ * with the step id as key, which returns the existing proposal's current outcome for a step
+ * already submitted (no second request, no second effect). So a run resumed after an approval,
+ * a rejection or a restart simply continues where the outcomes say it stands.
+ */
+import type { Playbook, PlaybookStep } from '../objectives/playbooks';
+import { matches, render, renderText, type Scope } from '../objectives/template';
+import type { ActionOutcome, Planner, PlannerContext, PlannerResult, Provenance } from './types';
+
+/** The run's memory: which steps were skipped (their condition is not evaluated again) and what each became. */
+interface PlaybookState {
+  v: 1;
+  steps: Record<string, { status: ActionOutcome['kind'] | 'skipped'; proposalId?: string }>;
+}
+
+const OPEN: ReadonlySet<string> = new Set(['pending_approval', 'approved', 'executing']);
+const DONE: ReadonlySet<string> = new Set(['proposed', 'executed']);
+
+const STATUS_TEXT: Record<string, string> = {
+  proposed: 'proposed (recorded for a person to act on)',
+  pending_approval: 'waiting for approval',
+  approved: 'approved, about to execute',
+  executing: 'executing',
+  executed: 'executed',
+  failed: 'failed',
+  denied: 'denied by policy',
+  rejected: 'rejected',
+  expired: 'expired',
+  cancelled: 'cancelled',
+  refused: 'refused',
+  skipped: 'skipped (condition not met)',
+};
+
+function readState(state: unknown): PlaybookState {
+  if (state && typeof state === 'object' && (state as PlaybookState).v === 1 && typeof (state as PlaybookState).steps === 'object')
+    return state as PlaybookState;
+  return { v: 1, steps: {} };
+}
+
+function describe(step: PlaybookStep, outcome: ActionOutcome | { kind: 'skipped' }): string {
+  const name = step.title ?? step.id;
+  let text = `${name} (${step.action}): ${STATUS_TEXT[outcome.kind] ?? outcome.kind}`;
+  if (outcome.kind === 'refused') text += ` — ${outcome.reason}`;
+  else if (outcome.kind !== 'skipped') {
+    const why = [...outcome.reasons, ...(outcome.error && !outcome.reasons.length ? [outcome.error] : [])];
+    if (why.length && !DONE.has(outcome.kind)) text += ` — ${why.join('; ')}`;
+    if (outcome.kind === 'executed' && typeof outcome.result?.summary === 'string') text += ` — ${outcome.result.summary}`;
+  }
+  return text;
+}
+
+function stepScope(outcome: ActionOutcome): Record<string, unknown> {
+  if (outcome.kind === 'refused') return { status: 'refused', reasons: [outcome.reason], error: outcome.reason };
+  return {
+    status: outcome.kind,
+    proposalId: outcome.proposalId,
+    reasons: outcome.reasons,
+    ...(outcome.result ? { result: outcome.result } : {}),
+    ...(outcome.error ? { error: outcome.error } : {}),
+  };
+}
+
+export function createPlaybookPlanner(playbook: Playbook): Planner {
+  const provenance: Provenance = { planner: 'playbook', playbook: playbook.id };
+  return {
+    name: 'playbook',
+    async run(ctx: PlannerContext): Promise<PlannerResult> {
+      const state = readState(ctx.state);
+      const scope: Scope & { steps: Record<string, unknown> } = {
+        params: ctx.objective.params,
+        objective: { id: ctx.objective.id, text: ctx.objective.text },
+        steps: {},
+      };
+      const lines: string[] = [];
+      const summary = (last: string) => `Playbook "${playbook.title}": ${[...lines, last].filter(Boolean).join('; ')}`;
+      let changed = false;
+      for (const step of playbook.doc.steps) {
+        if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error('the run was stopped');
+        const before = state.steps[step.id];
+        if (before?.status === 'skipped' || (!before && !matches(step.when, scope))) {
+          scope.steps[step.id] = { status: 'skipped' };
+          if (!before) {
+            state.steps[step.id] = { status: 'skipped' };
+            changed = true;
+          }
+          lines.push(describe(step, { kind: 'skipped' }));
+          continue;
+        }
+        const args = render(step.args, scope) as Record<string, unknown>;
+        const rationale = renderText(step.rationale, scope);
+        const outcome = await ctx.act({ action: step.action, args, rationale, key: step.id }, provenance);
+        scope.steps[step.id] = stepScope(outcome);
+        const record = { status: outcome.kind, ...(outcome.kind !== 'refused' ? { proposalId: outcome.proposalId } : {}) };
+        if (before?.status !== record.status) {
+          state.steps[step.id] = record;
+          changed = true;
+        }
+        const line = describe(step, outcome);
+        if (OPEN.has(outcome.kind) && step.await === 'settled') {
+          if (changed) await ctx.save(state);
+          return { status: 'waiting', summary: summary(line) };
+        }
+        if (!OPEN.has(outcome.kind) && !DONE.has(outcome.kind) && step.onFailure === 'stop') {
+          if (changed) await ctx.save(state);
+          return { status: 'failed', summary: summary(`${line}; stopped there`) };
+        }
+        lines.push(line);
+      }
+      if (changed) await ctx.save(state);
+      return { status: 'completed', summary: summary('') };
+    },
+  };
+}

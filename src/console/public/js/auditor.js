@@ -1,0 +1,695 @@
+// The auditor's views: journal search (filters, cursor), an entry with its inclusion proof checked
+// in the browser, the chain's status, exports, and the post-hoc audit queue of execute-mode actions.
+import { ApiError, download, get, isMissingRoute, post, qs, seg } from './api.js';
+import { field, fmtDateTime, h, newId, pretty, replace, replaceKeepFocus, show, timeEl } from './dom.js';
+import { amountOf, counterpartyOf, renderArgs, statusBadge, titleOf } from './proposals.js';
+import { badge, emptyState, errorBox, formDialog, pageHead, poll, sectionHead, toast, toastError } from './ui.js';
+import { checkpointRoot, checkpointSize, leafOf, rootFromInclusion } from './verify.js';
+
+const KINDS = [
+  'audit.note',
+  'system.started',
+  'system.stopped',
+  'journal.exported',
+  'policy.loaded',
+  'policy.refused',
+  'policy.rolled_back',
+  'policy.decided',
+  'user.created',
+  'user.key_created',
+  'user.key_revoked',
+  'twin.created',
+  'twin.mode_changed',
+  'kill_switch.changed',
+  'auth.refused',
+  'proposal.refused',
+  'proposal.transitioned',
+  'proposal.reviewed',
+  'proposal.escalated',
+  'proposal.audited',
+  'objective.created',
+  'objective.refused',
+  'objective.transitioned',
+  'objective.step',
+  'agent.refused',
+  'signal.received',
+  'signal.refused',
+];
+const FILTERS = ['from', 'to', 'kind', 'actor', 'twin', 'proposal', 'outcome'];
+/** Filters the first journal API had; the others need the extended one. */
+const BASIC = new Set(['from', 'to', 'kind', 'actor']);
+let legacyJournal = false;
+
+export async function journalView(root, { me, query, navigate }) {
+  const canExport = me.capabilities.includes('journal.export');
+  const canVerify = me.capabilities.includes('journal.verify');
+
+  // ---------------------------------------------------------------------------------------------
+  // Chain status and export
+
+  const chain = h('div', { class: 'chain-status', 'aria-live': 'polite' });
+  const verifyBtn = h('button', { type: 'button', class: 'secondary' }, 'Verify now');
+  verifyBtn.addEventListener('click', () => verifyChain());
+  const exportMsg = h('p', { class: 'hint', role: 'status' });
+  const exportButtons = [
+    ['jsonl', 'Export JSON lines', 'journal.jsonl'],
+    ['csv', 'Export CSV', 'journal.csv'],
+    ['bundle', 'Export signed bundle', 'journal-bundle.tar.gz'],
+  ].map(([format, label, name]) => {
+    const b = h('button', { type: 'button', class: 'secondary' }, label);
+    b.addEventListener('click', async () => {
+      b.disabled = true;
+      exportMsg.textContent = `Preparing the ${label.replace('Export ', '')} export…`;
+      try {
+        // JSON lines and CSV follow the search; the signed bundle is always the whole journal.
+        const filters =
+          format === 'bundle' || legacyJournal
+            ? {}
+            : Object.fromEntries(Object.entries(currentParams()).filter(([k]) => FILTERS.includes(k)));
+        const got = await download(`/v1/journal/export${qs({ format, ...filters })}`, name);
+        exportMsg.textContent = `Downloaded ${got.name} (${formatBytes(got.size)}).`;
+        toast(`Downloaded ${got.name}.`, 'ok');
+      } catch (err) {
+        exportMsg.textContent = '';
+        if (isMissingRoute(err))
+          toast('Export over HTTP is not available on this server yet; use npx regent journal export --out DIR.', 'error');
+        else toastError(err, 'Export failed');
+      } finally {
+        b.disabled = false;
+      }
+    });
+    return b;
+  });
+
+  // ---------------------------------------------------------------------------------------------
+  // Search
+
+  const inputs = {};
+  const mk = (name, label, el, hint) => {
+    el.name = name;
+    inputs[name] = el;
+    return field(label, el, hint).wrap;
+  };
+  const kindList = newId('kinds');
+  const form = h(
+    'form',
+    { class: 'filters', role: 'search', 'aria-label': 'Journal search' },
+    mk('from', 'From', h('input', { type: 'datetime-local', step: '1' })),
+    mk('to', 'To', h('input', { type: 'datetime-local', step: '1' })),
+    mk('kind', 'Kind', h('input', { type: 'text', list: kindList, spellcheck: 'false', placeholder: 'e.g. proposal.reviewed' })),
+    h(
+      'datalist',
+      { id: kindList },
+      KINDS.map((k) => h('option', { value: k })),
+    ),
+    mk('actor', 'Actor', h('input', { type: 'text', spellcheck: 'false', placeholder: 'user:dana, twin:…, system' })),
+    mk('twin', 'Twin', h('input', { type: 'text', spellcheck: 'false', placeholder: 'twin id' })),
+    mk('proposal', 'Proposal', h('input', { type: 'text', spellcheck: 'false', placeholder: 'proposal id' })),
+    mk(
+      'outcome',
+      'Outcome',
+      h(
+        'select',
+        null,
+        h('option', { value: '' }, 'Any'),
+        ['deny', 'propose', 'approve', 'execute'].map((o) => h('option', { value: o }, o)),
+      ),
+    ),
+    mk('order', 'Order', h('select', null, h('option', { value: 'desc' }, 'Newest first'), h('option', { value: 'asc' }, 'Oldest first'))),
+    mk(
+      'limit',
+      'Per page',
+      h(
+        'select',
+        null,
+        [10, 25, 50, 100, 200, 500].map((n) => h('option', { value: String(n), selected: n === 100 }, String(n))),
+      ),
+    ),
+    h(
+      'div',
+      { class: 'filter-actions' },
+      h('button', { type: 'submit', class: 'primary' }, 'Search'),
+      h('button', { type: 'reset', class: 'secondary' }, 'Clear'),
+    ),
+  );
+  const notice = h('div');
+  const results = h('div', { class: 'table-wrap' });
+  const count = h('p', { class: 'muted', role: 'status' });
+  const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Load more');
+
+  replace(
+    root,
+    pageHead('Journal', 'Every step, hash-chained and signed. Search it, check an entry’s proof, export it for your own tools.'),
+    h(
+      'div',
+      { class: 'two-col' },
+      canVerify
+        ? h(
+            'section',
+            { class: 'panel', 'aria-labelledby': 'chain-title' },
+            withId(sectionHead(2, 'Chain status', verifyBtn), 'chain-title'),
+            chain,
+          )
+        : null,
+      canExport
+        ? h(
+            'section',
+            { class: 'panel', 'aria-labelledby': 'export-title' },
+            h('h2', { id: 'export-title' }, 'Export'),
+            h(
+              'p',
+              { class: 'hint' },
+              'JSON lines and CSV hold the entries matching the search filters; the signed bundle is always the whole journal and verifies offline with npx regent journal verify DIR --key YOUR_KEY.',
+            ),
+            h('div', { class: 'button-row' }, exportButtons),
+            exportMsg,
+          )
+        : null,
+    ),
+    h(
+      'section',
+      { class: 'panel', 'aria-labelledby': 'search-title' },
+      h('h2', { id: 'search-title' }, 'Search'),
+      form,
+      notice,
+      count,
+      results,
+      more,
+    ),
+  );
+
+  // Filters come from the URL (#/journal?kind=…), so a search can be bookmarked and shared.
+  for (const k of [...FILTERS, 'order', 'limit']) {
+    const v = query.get(k);
+    if (v === null) continue;
+    inputs[k].value = k === 'from' || k === 'to' ? toLocalInput(v) : v;
+  }
+
+  let cursor = null;
+  let rows = [];
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const params = currentParams();
+    const q = qs(params).slice(1);
+    history.replaceState(null, '', `#/journal${q ? `?${q}` : ''}`);
+    search(false);
+  });
+  form.addEventListener('reset', () => {
+    setTimeout(() => {
+      history.replaceState(null, '', '#/journal');
+      search(false);
+    });
+  });
+  more.addEventListener('click', () => search(true));
+
+  function currentParams() {
+    const p = {};
+    for (const k of FILTERS) {
+      const v = inputs[k].value.trim();
+      if (!v) continue;
+      p[k] = k === 'from' || k === 'to' ? new Date(v).toISOString() : v;
+    }
+    p.order = inputs.order.value;
+    p.limit = inputs.limit.value;
+    return p;
+  }
+
+  async function search(append) {
+    const params = currentParams();
+    let sent = { ...params };
+    const dropped = [];
+    if (legacyJournal) {
+      for (const k of Object.keys(sent)) {
+        if (k === 'order') delete sent[k];
+        else if (FILTERS.includes(k) && !BASIC.has(k)) {
+          dropped.push(k);
+          delete sent[k];
+        }
+      }
+      if (append && cursor !== null) sent.afterSeq = cursor;
+    } else if (append && cursor !== null) sent.cursor = cursor;
+    more.disabled = true;
+    let page;
+    try {
+      page = await get(`/v1/journal${qs(sent)}`);
+    } catch (err) {
+      // A server with the first journal API refuses the newer filters as unknown fields.
+      if (!legacyJournal && err instanceof ApiError && err.status === 400 && /is not a known field|unrecognized/i.test(err.detail)) {
+        legacyJournal = true;
+        return search(append);
+      }
+      replace(notice, errorBox(err, 'Search failed'));
+      more.disabled = false;
+      return;
+    }
+    replace(
+      notice,
+      dropped.length
+        ? h('p', { class: 'notice notice-warn' }, `This server cannot filter by ${dropped.join(', ')} yet; those filters were left out.`)
+        : null,
+    );
+    const entries = page?.entries ?? [];
+    rows = append ? rows.concat(entries) : entries;
+    cursor = page?.nextCursor ?? null;
+    renderRows();
+    more.hidden = cursor === null;
+    more.disabled = false;
+    count.textContent = rows.length
+      ? `${rows.length} entr${rows.length === 1 ? 'y' : 'ies'} shown${cursor !== null ? '; more available' : ''}.`
+      : '';
+    if (append && entries.length) results.querySelector(`[data-key="${entries[0].seq}"] button`)?.focus();
+  }
+
+  function renderRows() {
+    if (!rows.length) {
+      replace(results, emptyState('No entries match.', 'Widen the time range or clear a filter.'));
+      return;
+    }
+    replaceKeepFocus(
+      results,
+      h(
+        'table',
+        { class: 'data journal' },
+        h('caption', { class: 'sr-only' }, 'Journal entries'),
+        h(
+          'thead',
+          null,
+          h(
+            'tr',
+            null,
+            ['Seq', 'Time', 'Kind', 'Actor', 'Subject', 'What'].map((t) => h('th', { scope: 'col' }, t)),
+          ),
+        ),
+        h(
+          'tbody',
+          null,
+          rows.map((e) =>
+            h(
+              'tr',
+              { 'data-key': String(e.seq) },
+              h(
+                'td',
+                null,
+                h(
+                  'button',
+                  {
+                    type: 'button',
+                    class: 'link',
+                    'aria-label': `Entry ${e.seq}: details and proof`,
+                    onclick: (ev) => entryDialog(e, ev.currentTarget),
+                  },
+                  `#${e.seq}`,
+                ),
+              ),
+              h('td', null, h('time', { datetime: e.ts, title: e.ts }, fmtDateTime(e.ts))),
+              h('td', null, h('code', null, e.kind)),
+              h('td', null, e.actor),
+              h('td', null, e.subject ?? '—'),
+              h('td', { class: 'what' }, summarize(e)),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  async function verifyChain() {
+    verifyBtn.disabled = true;
+    replace(chain, h('p', { class: 'muted' }, 'Verifying every leaf, chain link and checkpoint…'));
+    try {
+      const r = await get('/v1/journal/verify');
+      if (r.ok) {
+        replace(
+          chain,
+          h(
+            'p',
+            { class: 'chain-ok' },
+            badge('intact', 'ok'),
+            ` ${plural(r.size, 'entry', 'entries')}; ${plural(r.checkpoints?.length ?? 0, 'signed checkpoint', 'signed checkpoints')} verified.`,
+          ),
+          h(
+            'dl',
+            { class: 'kv compact' },
+            h('dt', null, 'Merkle root'),
+            h('dd', null, h('code', { class: 'hash' }, r.root)),
+            h('dt', null, 'Verifier key'),
+            h('dd', null, h('code', { class: 'hash' }, r.vkey ?? '—')),
+            h('dt', null, 'Checked'),
+            h('dd', null, fmtDateTime(new Date().toISOString())),
+          ),
+          r.warnings?.length
+            ? h(
+                'ul',
+                { class: 'warn-text' },
+                r.warnings.map((w) => h('li', null, w)),
+              )
+            : null,
+          h('p', { class: 'hint' }, 'Keep the verifier key from a source you trust, and verify exports offline with it.'),
+        );
+      } else {
+        const f = r.failure ?? {};
+        replace(
+          chain,
+          h(
+            'div',
+            { class: 'error-box', role: 'alert' },
+            h('p', { class: 'error-title' }, 'The chain does not verify'),
+            h(
+              'p',
+              null,
+              `${f.message ?? 'unknown failure'}${f.seq ? ` (first failing seq ${f.seq})` : f.checkpoint ? ` (checkpoint ${f.checkpoint})` : ''}`,
+            ),
+          ),
+        );
+      }
+    } catch (err) {
+      replace(chain, errorBox(err, 'Could not verify'));
+    } finally {
+      verifyBtn.disabled = false;
+    }
+  }
+
+  if (canVerify) verifyChain();
+  await search(false);
+  return () => {};
+}
+
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+function withId(head, id) {
+  head.querySelector('h2, h3').id = id;
+  return head;
+}
+
+function summarize(e) {
+  const d = e.data ?? {};
+  const bits = [];
+  for (const k of ['action', 'from', 'to', 'decision', 'outcome', 'mode', 'verdict', 'status', 'reason', 'text', 'name', 'engaged']) {
+    if (d[k] === undefined || d[k] === null) continue;
+    const v = typeof d[k] === 'object' ? (d[k].outcome ?? JSON.stringify(d[k])) : d[k];
+    bits.push(`${k}: ${show(v)}`);
+    if (bits.length >= 3) break;
+  }
+  const s = bits.join(' · ');
+  return s.length > 160 ? `${s.slice(0, 159)}…` : s || '—';
+}
+
+function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function toLocalInput(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+// ------------------------------------------------------------------------------------------------
+// One entry, its inclusion proof, checked here
+
+async function loadEntry(seq) {
+  try {
+    return { ...(await get(`/v1/journal/entries/${seg(seq)}`)), source: 'entries' };
+  } catch (err) {
+    if (!isMissingRoute(err)) throw err;
+  }
+  try {
+    return { proof: await get(`/v1/journal/proof/${seg(seq)}`), source: 'proof' };
+  } catch (err) {
+    if (!isMissingRoute(err)) throw err;
+  }
+  return null;
+}
+
+/** The inclusion proof in whatever envelope the server gives it: { seq, size, leaf, root, proof[] }. */
+function findProof(r) {
+  const cands = [r?.proof, r?.inclusion, r?.inclusionProof, r];
+  for (const c of cands) {
+    if (c && typeof c === 'object' && Array.isArray(c.proof ?? c.path ?? c.hashes) && (c.root || c.rootHash)) {
+      return {
+        seq: c.seq ?? c.index + 1,
+        size: c.size ?? c.treeSize,
+        leaf: c.leaf,
+        root: c.root ?? c.rootHash,
+        path: c.proof ?? c.path ?? c.hashes,
+        checkpoint: c.checkpoint ?? r?.checkpoint,
+      };
+    }
+  }
+  return null;
+}
+
+export async function entryDialog(row, opener) {
+  const body = h('div', { class: 'entry-detail' }, h('p', { class: 'muted' }, 'Loading the entry and its proof…'));
+  const done = formDialog({
+    title: `Journal entry #${row.seq}`,
+    content: body,
+    submitLabel: null,
+    cancelLabel: 'Close',
+    wide: true,
+    returnFocus: opener,
+  });
+  let r = null;
+  let problem = null;
+  try {
+    r = await loadEntry(row.seq);
+  } catch (err) {
+    problem = err;
+  }
+  const entry = r?.entry ?? row;
+  const proof = r ? findProof(r) : null;
+  const checks = h('ul', { class: 'checks' });
+  replace(
+    body,
+    h(
+      'dl',
+      { class: 'kv' },
+      ['seq', 'ts', 'kind', 'actor', 'subject', 'policyVersion'].map((k) => [
+        h('dt', null, k),
+        h('dd', null, k === 'ts' ? [entry.ts, ' (', fmtDateTime(entry.ts), ')'] : show(entry[k])),
+      ]),
+      h('dt', null, 'leaf'),
+      h('dd', null, h('code', { class: 'hash' }, entry.leaf ?? '—')),
+      h('dt', null, 'chain'),
+      h('dd', null, h('code', { class: 'hash' }, entry.chain ?? '—')),
+    ),
+    h('h3', null, 'Data'),
+    h('pre', { class: 'code', tabindex: '0', 'aria-label': 'Entry data (JSON)' }, pretty(entry.data ?? {})),
+    h('h3', null, 'Inclusion proof'),
+    problem ? errorBox(problem, 'Could not load the proof') : null,
+    !problem && !proof
+      ? h(
+          'p',
+          { class: 'muted' },
+          'This server does not serve inclusion proofs over HTTP yet (npx regent journal export has them offline).',
+        )
+      : null,
+    proof
+      ? [
+          h('h4', null, 'Checked in this browser'),
+          checks,
+          h(
+            'dl',
+            { class: 'kv' },
+            h('dt', null, 'Tree size'),
+            h('dd', null, String(proof.size)),
+            h('dt', null, 'Root'),
+            h('dd', null, h('code', { class: 'hash' }, proof.root)),
+            h('dt', null, 'Audit path'),
+            h(
+              'dd',
+              null,
+              proof.path.length
+                ? h(
+                    'ol',
+                    { class: 'hashes' },
+                    proof.path.map((x) => h('li', null, h('code', { class: 'hash' }, x))),
+                  )
+                : 'none (a single-entry tree)',
+            ),
+          ),
+          proof.checkpoint
+            ? [
+                h('h4', null, 'Signed checkpoint'),
+                h(
+                  'pre',
+                  { class: 'code', tabindex: '0', 'aria-label': 'Checkpoint note' },
+                  typeof proof.checkpoint === 'string' ? proof.checkpoint : (proof.checkpoint.note ?? pretty(proof.checkpoint)),
+                ),
+              ]
+            : null,
+        ]
+      : null,
+  );
+  if (proof) runChecks(entry, proof, checks);
+  return done;
+}
+
+async function runChecks(entry, proof, list) {
+  const add = (ok, text) =>
+    list.append(h('li', { class: ok ? 'check-ok' : 'check-bad' }, badge(ok ? 'ok' : 'fails', ok ? 'ok' : 'bad'), ' ', text));
+  try {
+    const leaf = await leafOf(entry);
+    add(
+      leaf === entry.leaf,
+      leaf === entry.leaf
+        ? 'The leaf hash matches the entry (SHA-256 of 0x00 ‖ JCS(entry)).'
+        : `The entry hashes to ${leaf}, not to its leaf ${entry.leaf}.`,
+    );
+    if (proof.leaf && proof.leaf !== entry.leaf) add(false, 'The proof is for another leaf than this entry’s.');
+    const root = await rootFromInclusion(entry.leaf ?? proof.leaf, Number(proof.seq ?? entry.seq) - 1, Number(proof.size), proof.path);
+    add(
+      root === proof.root,
+      root === proof.root
+        ? `The audit path leads from the leaf to the root of the first ${proof.size} entries.`
+        : `The audit path leads to ${root}, not to the root given.`,
+    );
+    const note = typeof proof.checkpoint === 'string' ? proof.checkpoint : proof.checkpoint?.note;
+    if (note) {
+      const cRoot = checkpointRoot(note);
+      const cSize = checkpointSize(note);
+      const same = cRoot === proof.root && cSize === Number(proof.size);
+      add(same, same ? 'That root is the one in the signed checkpoint.' : 'The checkpoint’s size or root differs from the proof’s.');
+    }
+  } catch (err) {
+    add(false, `Could not check: ${err.message}`);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Post-hoc audit of execute-mode actions
+
+export async function auditQueueView(root) {
+  const showSel = h('select', { id: 'audit-show' }, [
+    h('option', { value: 'pending' }, 'Waiting for audit'),
+    h('option', { value: 'flagged' }, 'Flagged'),
+    h('option', { value: 'passed' }, 'Passed'),
+  ]);
+  const list = h('div', { class: 'cards' });
+  const problems = h('div');
+  replace(
+    root,
+    pageHead('Audit queue', 'Actions twins executed on their own, for you to pass or flag after the fact.'),
+    h(
+      'div',
+      { class: 'toolbar' },
+      h('div', { class: 'toolbar-group' }, h('label', { for: 'audit-show', class: 'inline-label' }, 'Show'), showSel),
+    ),
+    problems,
+    list,
+  );
+  showSel.addEventListener('change', () => stopper.now());
+  const cards = new Map();
+
+  async function refresh() {
+    let r;
+    try {
+      r = await get(`/v1/proposals${qs({ audit: showSel.value, limit: 200 })}`);
+    } catch (err) {
+      replace(problems, errorBox(err, 'Could not load the audit queue'));
+      return;
+    }
+    replace(problems);
+    const items = (r?.proposals ?? []).filter((p) => p.audit === showSel.value);
+    if (!items.length) {
+      cards.clear();
+      replace(
+        list,
+        emptyState(
+          showSel.value === 'pending' ? 'Nothing waits for audit.' : `No ${showSel.value} actions.`,
+          showSel.value === 'pending' ? 'When a twin in execute mode acts on its own, the action appears here.' : null,
+        ),
+      );
+      return;
+    }
+    const keep = new Set(items.map((p) => p.id));
+    for (const [id, c] of cards) if (!keep.has(id)) (c.remove(), cards.delete(id));
+    list.querySelector('.empty')?.remove();
+    for (const p of items) {
+      let c = cards.get(p.id);
+      const sig = `${p.updatedAt}|${p.audit}`;
+      if (!c || c.dataset.sig !== sig) {
+        const fresh = auditCard(p, showSel.value === 'pending', () => stopper.now());
+        fresh.dataset.sig = sig;
+        if (c) c.replaceWith(fresh);
+        c = fresh;
+        cards.set(p.id, c);
+      }
+      list.append(c);
+    }
+  }
+  const stopper = poll(refresh, 6000);
+  return () => stopper.stop();
+}
+
+function auditCard(p, actionable, changed) {
+  const titleId = `audit-${p.id}-title`;
+  const a = amountOf(p);
+  const pass = h('button', { type: 'button', class: 'primary', 'aria-describedby': titleId }, 'Pass');
+  const flag = h('button', { type: 'button', class: 'danger-outline', 'aria-describedby': titleId }, 'Flag');
+  const card = h(
+    'article',
+    { class: 'card audit-card', 'aria-labelledby': titleId, 'data-key': p.id },
+    h('div', { class: 'card-top' }, h('h2', { id: titleId, class: 'card-title' }, titleOf(p)), statusBadge(p.status)),
+    a ? h('p', { class: 'amount' }, a.text) : null,
+    h(
+      'dl',
+      { class: 'kv compact' },
+      h('dt', null, 'Twin'),
+      h('dd', null, p.twin),
+      h('dt', null, 'Counterparty'),
+      h('dd', null, counterpartyOf(p) ?? '—'),
+      h('dt', null, 'Policy'),
+      h('dd', null, p.decision?.outcome ?? '—'),
+      h('dt', null, 'When'),
+      h('dd', null, timeEl(p.updatedAt)),
+      h('dt', null, 'Audit'),
+      h('dd', null, badge(p.audit, p.audit === 'flagged' ? 'bad' : p.audit === 'passed' ? 'ok' : 'warn')),
+    ),
+    h('div', { class: 'rationale' }, h('h3', null, 'Twin’s rationale'), h('blockquote', null, p.rationale || '—')),
+    h(
+      'details',
+      { class: 'args' },
+      h('summary', null, 'Arguments and result'),
+      renderArgs(p.args),
+      p.result ? h('pre', { class: 'code' }, pretty(p.result)) : null,
+      p.error ? h('p', { class: 'warn-text' }, p.error) : null,
+    ),
+    actionable ? h('div', { class: 'card-actions' }, pass, flag) : null,
+  );
+  const verdict = async (v, btn) => {
+    const id = newId('audit-comment');
+    const comment = h('textarea', { id, rows: 3, maxlength: 4000, required: v === 'flagged' });
+    const ok = await formDialog({
+      title: v === 'passed' ? `Pass ${titleOf(p)}?` : `Flag ${titleOf(p)}?`,
+      content: h(
+        'div',
+        { class: 'field' },
+        h('label', { for: id }, v === 'passed' ? 'Comment (optional)' : 'What is wrong?'),
+        comment,
+        h('p', { class: 'hint' }, 'Kept in the journal with your verdict.'),
+      ),
+      submitLabel: v === 'passed' ? 'Pass' : 'Flag',
+      submitClass: v === 'passed' ? 'primary' : 'danger',
+      returnFocus: btn,
+      onSubmit: () => {
+        const c = comment.value.trim();
+        if (v === 'flagged' && !c) {
+          comment.setAttribute('aria-invalid', 'true');
+          throw new Error('Say what is wrong, so the executive can act on it.');
+        }
+        return post(`/v1/proposals/${seg(p.id)}/audit`, { verdict: v, ...(c ? { comment: c } : {}) });
+      },
+    });
+    if (ok) {
+      toast(`${titleOf(p)}: ${v}.`, 'ok');
+      changed();
+    }
+  };
+  pass.addEventListener('click', () => verdict('passed', pass));
+  flag.addEventListener('click', () => verdict('flagged', flag));
+  return card;
+}

@@ -1,0 +1,707 @@
+// The approver's inbox: pending proposals as cards, decided with Approve, Reject or Edit, one at a
+// time or in bulk, by mouse or keyboard. It polls, and keeps focus and selection where they were.
+import { ApiError, get, post, qs, seg } from './api.js';
+import { countdown, fmtAgo, h, isTyping, newId, replace, timeEl } from './dom.js';
+import {
+  amountOf,
+  counterpartyOf,
+  executiveOf,
+  outcomeBadge,
+  renderArgs,
+  renderPreview,
+  renderReasons,
+  statusBadge,
+  titleOf,
+} from './proposals.js';
+import { confirmDialog, dialogOpen, emptyState, errorBox, errorText, formDialog, pageHead, poll, toast, toastError } from './ui.js';
+
+const POLL_MS = 4000;
+
+export async function inboxView(root, { me }) {
+  /** id → { p, detail, card, parts } */
+  const items = new Map();
+  let order = [];
+  const selected = new Set();
+  let currentId = null;
+  let filter = '';
+  let lastOk = null;
+  let firstLoad = true;
+  let owners = new Map();
+
+  // ---------------------------------------------------------------------------------------------
+  // Layout
+
+  const live = h('p', { class: 'sr-only', role: 'status', 'aria-live': 'polite' });
+  const freshness = h('span', { class: 'freshness muted' }, 'Loading…');
+  const pollProblem = h('div', { class: 'poll-problem' });
+  const bulkErrors = h('div');
+  const selectAll = h('input', { type: 'checkbox', id: 'select-all' });
+  const selCount = h('span', { class: 'sel-count', 'aria-live': 'polite' }, 'None selected');
+  const bulkApprove = h('button', { type: 'button', class: 'primary', disabled: true }, 'Approve selected');
+  const bulkReject = h('button', { type: 'button', class: 'danger-outline', disabled: true }, 'Reject selected');
+  const filterInput = h('input', { type: 'search', id: 'inbox-filter', placeholder: 'twin, action, counterparty…', autocomplete: 'off' });
+  const list = h('div', { class: 'cards', role: 'list', 'aria-label': 'Pending proposals' });
+  const empty = h('div', { hidden: true });
+  const helpBtn = h('button', { type: 'button', class: 'secondary small', 'aria-keyshortcuts': '?' }, 'Shortcuts (?)');
+  helpBtn.addEventListener('click', () => import('./keys.js').then((m) => m.shortcutsHelp('inbox')));
+
+  replace(
+    root,
+    pageHead('Inbox', 'Action requests waiting for your approval, most urgent first.', freshness, helpBtn),
+    pollProblem,
+    h(
+      'div',
+      { class: 'toolbar', role: 'toolbar', 'aria-label': 'Selected proposals' },
+      h('div', { class: 'toolbar-group' }, h('label', { class: 'check' }, selectAll, ' Select all'), selCount),
+      h('div', { class: 'toolbar-group' }, bulkApprove, bulkReject),
+      h('div', { class: 'toolbar-group grow' }, h('label', { for: 'inbox-filter', class: 'inline-label' }, 'Filter'), filterInput),
+    ),
+    bulkErrors,
+    live,
+    list,
+    empty,
+  );
+
+  selectAll.addEventListener('change', () => {
+    for (const id of visibleIds()) selectAll.checked ? selected.add(id) : selected.delete(id);
+    syncSelection();
+  });
+  filterInput.addEventListener('input', () => {
+    filter = filterInput.value.trim().toLowerCase();
+    applyFilter();
+  });
+  bulkApprove.addEventListener('click', () => bulk('approve'));
+  bulkReject.addEventListener('click', () => bulk('reject'));
+
+  // Who owns which twin, when this person may see twins (admins, executives); else the card says
+  // what the server tells about the executive.
+  if (me.capabilities.includes('twin.read')) {
+    get('/v1/twins')
+      .then((r) => (owners = new Map((r?.twins ?? []).map((t) => [t.id, t.owner]))))
+      .catch(() => undefined);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Data
+
+  async function refresh() {
+    let listed;
+    try {
+      listed = await get(`/v1/proposals${qs({ status: 'pending_approval', limit: 500 })}`);
+    } catch (err) {
+      replace(pollProblem, errorBox(err, lastOk ? 'Could not refresh the inbox (retrying)' : 'Could not load the inbox'));
+      if (err instanceof ApiError && err.status === 403) stopper.stop();
+      return;
+    }
+    replace(pollProblem);
+    lastOk = Date.now();
+    const proposals = (listed?.proposals ?? []).filter((p) => p.status === 'pending_approval');
+    const changed = proposals.filter((p) => !items.has(p.id) || items.get(p.id).p.updatedAt !== p.updatedAt);
+    reconcile(proposals);
+    // Then the details (preview, reviews) of new or changed proposals, a few at a time, each card
+    // filled in as its answer arrives.
+    for (let i = 0; i < changed.length; i += 6) {
+      await Promise.all(
+        changed.slice(i, i + 6).map(async (p) => {
+          let d;
+          try {
+            d = await get(`/v1/proposals/${seg(p.id)}`);
+          } catch (err) {
+            d = { ...p, preview: { summary: `Preview unavailable: ${errorText(err)}`, details: {} }, reviews: [] };
+          }
+          const entry = items.get(p.id);
+          if (!entry || entry.p.updatedAt !== p.updatedAt) return;
+          entry.detail = d;
+          fill(entry);
+        }),
+      );
+    }
+  }
+
+  function reconcile(proposals) {
+    const focused = document.activeElement;
+    const focusedCardId = focused?.closest?.('.proposal')?.dataset.id;
+    const ids = new Set(proposals.map((p) => p.id));
+    const before = new Set(items.keys());
+    const gone = [...before].filter((id) => !ids.has(id));
+    const added = proposals.filter((p) => !before.has(p.id));
+    const lostFocusAt = focusedCardId && gone.includes(focusedCardId) ? visibleIds().indexOf(focusedCardId) : -1;
+
+    for (const id of gone) {
+      items.get(id).card.remove();
+      items.delete(id);
+      selected.delete(id);
+    }
+    for (const p of proposals) {
+      const known = items.get(p.id);
+      if (!known) {
+        const entry = { p, detail: undefined, ...buildCard(p) };
+        items.set(p.id, entry);
+        fill(entry);
+        if (!firstLoad) entry.card.classList.add('new');
+      } else if (known.p.updatedAt !== p.updatedAt) {
+        // Changed (edited, approved by someone else): shown from the list until its details arrive.
+        known.p = p;
+        fill(known);
+      }
+    }
+    // Most urgent first; ties by age. Cards only move when out of place, so focus stays.
+    order = proposals
+      .slice()
+      .sort((a, b) => (a.expiresAt ?? '9999').localeCompare(b.expiresAt ?? '9999') || a.createdAt.localeCompare(b.createdAt))
+      .map((p) => p.id);
+    let cursor = list.firstElementChild;
+    for (const id of order) {
+      const card = items.get(id).card;
+      if (card === cursor) cursor = cursor.nextElementSibling;
+      else list.insertBefore(card, cursor);
+    }
+    applyFilter();
+    if (focused && focused.isConnected && document.activeElement !== focused) focused.focus({ preventScroll: true });
+
+    // The card someone was on went away (decided elsewhere): its neighbour becomes current.
+    if (lostFocusAt >= 0) {
+      const vis = visibleIds();
+      const next = vis[Math.min(lostFocusAt, vis.length - 1)];
+      if (next) setCurrent(next, true);
+      else root.querySelector('h1')?.focus();
+      live.textContent = 'The proposal you were on was decided elsewhere.';
+    } else if (currentId && !items.has(currentId)) {
+      currentId = null;
+    }
+    if (!firstLoad && added.length) live.textContent = `${added.length} new proposal${added.length > 1 ? 's' : ''} in your inbox.`;
+    firstLoad = false;
+    syncSelection();
+    tick();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Cards
+
+  function buildCard(p) {
+    const base = `p-${p.id}`;
+    const titleId = `${base}-title`;
+    const check = h('input', { type: 'checkbox', class: 'select', id: `${base}-sel` });
+    const checkLabel = h('label', { for: check.id, class: 'sr-only' });
+    const title = h('h2', { id: titleId, class: 'card-title' });
+    const timer = h('span', { class: 'countdown' });
+    const body = h('div', { class: 'card-body' });
+    const approve = h('button', { type: 'button', class: 'primary', 'aria-describedby': titleId, 'aria-keyshortcuts': 'a' }, 'Approve');
+    const reject = h(
+      'button',
+      { type: 'button', class: 'danger-outline', 'aria-describedby': titleId, 'aria-keyshortcuts': 'r' },
+      'Reject',
+    );
+    const edit = h('button', { type: 'button', class: 'secondary', 'aria-describedby': titleId, 'aria-keyshortcuts': 'e' }, 'Edit');
+    const note = h('p', { class: 'card-note hint' });
+    const card = h(
+      'article',
+      { class: 'card proposal', id: base, role: 'listitem', tabindex: '-1', 'aria-labelledby': titleId, dataset: { id: p.id } },
+      h('div', { class: 'card-top' }, h('div', { class: 'card-check' }, check, checkLabel), title, timer),
+      body,
+      h('div', { class: 'card-actions' }, approve, reject, edit, note),
+    );
+    check.addEventListener('change', () => {
+      check.checked ? selected.add(p.id) : selected.delete(p.id);
+      syncSelection();
+    });
+    card.addEventListener('focusin', () => setCurrent(p.id, false));
+    card.addEventListener('click', (e) => {
+      if (!(e.target instanceof HTMLElement) || !e.target.closest('button, a, input, summary, label')) setCurrent(p.id, false);
+    });
+    approve.addEventListener('click', () => approveOne(p.id));
+    reject.addEventListener('click', () => rejectOne(p.id));
+    edit.addEventListener('click', () => editOne(p.id));
+    return { card, parts: { check, checkLabel, title, timer, body, approve, reject, edit, note } };
+  }
+
+  function fill(entry) {
+    const { p, detail, parts } = entry;
+    // The list item is the truth; the detail adds preview and reviews (an older one until the new arrives).
+    const d = detail?.updatedAt === p.updatedAt ? detail : p;
+    const amount = amountOf(d);
+    const cp = counterpartyOf(d);
+    const exec = executiveOf(d, owners);
+    const approval = d.approval ?? null;
+    const got = approval?.approvedBy?.length ?? 0;
+    const mine = approval?.approvedBy?.includes(me.ref);
+    parts.title.textContent = titleOf(d);
+    parts.checkLabel.textContent = `Select ${titleOf(d)}`;
+    parts.timer.dataset.expires = d.expiresAt ?? approval?.expiresAt ?? '';
+    const reviews = (detail?.reviews ?? []).filter((r) => r.comment);
+
+    replace(
+      parts.body,
+      h(
+        'div',
+        { class: 'facts' },
+        amount ? h('p', { class: 'amount' }, h('span', { class: 'sr-only' }, 'Amount: '), amount.text) : null,
+        h(
+          'dl',
+          { class: 'kv compact' },
+          h('dt', null, 'Twin'),
+          h('dd', null, d.twin),
+          h('dt', null, 'Executive'),
+          h('dd', null, exec ?? (d.decision?.authority ? `per authority ${d.decision.authority}` : 'unknown')),
+          h('dt', null, 'Action'),
+          h('dd', null, h('code', null, d.action)),
+          h('dt', null, 'Counterparty'),
+          h('dd', null, cp ?? '—'),
+          h('dt', null, 'Approvals'),
+          h(
+            'dd',
+            null,
+            approval
+              ? `${got} of ${approval.quorum} · ${approval.approvers.join(', ')}${approval.escalated ? ` (escalated to ${approval.escalateTo.join(', ')})` : ''}`
+              : '—',
+          ),
+          h('dt', null, 'Requested'),
+          h('dd', null, timeEl(d.createdAt)),
+        ),
+      ),
+      h('div', { class: 'rationale' }, h('h3', null, 'Twin’s rationale'), h('blockquote', null, d.rationale || '—')),
+      h(
+        'div',
+        { class: 'policy' },
+        h('h3', null, 'Policy ', outcomeBadge(d.decision?.outcome ?? 'approve')),
+        renderReasons(d.decision?.reasons),
+      ),
+      h('div', { class: 'preview' }, h('h3', null, 'Preview'), renderPreview(detail ? detail.preview : undefined)),
+      h('details', { class: 'args' }, h('summary', null, 'Arguments'), renderArgs(d.args)),
+      reviews.length
+        ? h(
+            'div',
+            { class: 'reviews' },
+            h('h3', null, 'Comments'),
+            h(
+              'ul',
+              null,
+              reviews.map((r) => h('li', null, h('strong', null, r.actor), ` (${r.decision}, ${fmtAgo(r.createdAt)}): `, r.comment)),
+            ),
+          )
+        : null,
+    );
+    parts.approve.disabled = Boolean(mine) || entry.card.getAttribute('aria-busy') === 'true';
+    parts.note.textContent = mine ? `You approved; waiting for ${approval.quorum - got} more.` : eligibilityHint(approval);
+  }
+
+  // Approval tiers name roles (role:cfo) or people (user:sara); a hint when neither is this person.
+  function eligibilityHint(approval) {
+    if (!approval?.approvers?.length) return '';
+    const named = [...approval.approvers, ...(approval.escalated ? approval.escalateTo : [])];
+    const mine = named.some((a) => a === me.ref || (a.startsWith('role:') && me.roles.includes(a.slice(5))));
+    return mine ? '' : `Approvers named: ${named.join(', ')}. Your approval may not count.`;
+  }
+
+  function tick() {
+    const now = Date.now();
+    for (const { parts } of items.values()) {
+      const c = countdown(parts.timer.dataset.expires || null, now);
+      if (parts.timer.textContent !== c.text) parts.timer.textContent = c.text;
+      parts.timer.className = `countdown urgency-${c.urgency}`;
+    }
+    freshness.textContent = lastOk ? `Updated ${fmtAgo(new Date(lastOk).toISOString(), now).replace('now', 'just now')}` : 'Loading…';
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Selection, filter, current card
+
+  function visibleIds() {
+    return order.filter((id) => !items.get(id).card.hidden);
+  }
+
+  function applyFilter() {
+    for (const id of order) {
+      const { p, card } = items.get(id);
+      const hay = [p.twin, p.action, counterpartyOf(p), executiveOf(p, owners), p.rationale].filter(Boolean).join(' ').toLowerCase();
+      card.hidden = Boolean(filter) && !hay.includes(filter);
+    }
+    const n = visibleIds().length;
+    if (!order.length)
+      replace(empty, emptyState('Nothing is waiting for you.', 'New action requests appear here by themselves; no need to reload.'));
+    else if (!n) replace(empty, emptyState('No proposal matches the filter.', null));
+    else replace(empty);
+    empty.hidden = n > 0;
+  }
+
+  function syncSelection() {
+    for (const [id, { parts, card }] of items) {
+      parts.check.checked = selected.has(id);
+      card.classList.toggle('selected', selected.has(id));
+    }
+    const vis = visibleIds();
+    const nSel = vis.filter((id) => selected.has(id)).length;
+    selectAll.checked = vis.length > 0 && nSel === vis.length;
+    selectAll.indeterminate = nSel > 0 && nSel < vis.length;
+    selCount.textContent = selected.size ? `${selected.size} selected` : 'None selected';
+    bulkApprove.disabled = bulkReject.disabled = selected.size === 0;
+  }
+
+  function setCurrent(id, focus) {
+    if (currentId && items.has(currentId)) items.get(currentId).card.classList.remove('current');
+    currentId = id;
+    if (!id || !items.has(id)) return;
+    const { card } = items.get(id);
+    card.classList.add('current');
+    if (focus) {
+      card.focus({ preventScroll: true });
+      card.scrollIntoView({ block: 'nearest' });
+    }
+  }
+
+  function move(delta) {
+    const vis = visibleIds();
+    if (!vis.length) return;
+    const i = vis.indexOf(currentId);
+    const next = i < 0 ? (delta > 0 ? 0 : vis.length - 1) : Math.max(0, Math.min(vis.length - 1, i + delta));
+    setCurrent(vis[next], true);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Decisions
+
+  async function decide(id, body) {
+    return post(`/v1/proposals/${seg(id)}/decisions`, body);
+  }
+
+  /** After a card is decided, the next one becomes current (so a/r/e flow on). */
+  function afterDecided(id) {
+    const vis = visibleIds();
+    const i = vis.indexOf(id);
+    const next = vis[i + 1] ?? vis[i - 1] ?? null;
+    const entry = items.get(id);
+    if (entry) entry.card.classList.add('leaving');
+    if (next && next !== id) setCurrent(next, true);
+    stopper.now();
+  }
+
+  function busy(id, on) {
+    const e = items.get(id);
+    if (!e) return;
+    for (const b of [e.parts.approve, e.parts.reject, e.parts.edit]) b.disabled = on;
+    e.card.setAttribute('aria-busy', String(on));
+  }
+
+  async function approveOne(id) {
+    const e = items.get(id);
+    if (!e) return;
+    busy(id, true);
+    try {
+      const r = await decide(id, { decision: 'approve' });
+      if (r.status === 'pending_approval') {
+        // Quorum not reached yet: the card stays, showing this person's approval.
+        const a = r.approval;
+        toast(
+          `Your approval of ${titleOf(r)} is recorded (${a?.approvedBy?.length ?? 1} of ${a?.quorum ?? '?'}); it waits for more approvers.`,
+          'ok',
+        );
+        busy(id, false);
+        e.p = r;
+        fill(e);
+        stopper.now();
+        return;
+      }
+      toast(`Approved: ${titleOf(r)}. ${r.status === 'approved' ? 'It runs now.' : `Status: ${r.status.replace('_', ' ')}.`}`, 'ok');
+      afterDecided(id);
+    } catch (err) {
+      toastError(err, `Could not approve ${titleOf(e.p)}`);
+      busy(id, false);
+      if (items.has(id)) fill(items.get(id));
+      if (err instanceof ApiError && (err.status === 409 || err.status === 404)) stopper.now();
+    }
+  }
+
+  function reasonField(label = 'Reason') {
+    const id = newId('reason');
+    const input = h('textarea', { id, name: 'comment', required: true, rows: 3, maxlength: 4000, 'aria-describedby': `${id}-hint` });
+    return {
+      input,
+      wrap: h(
+        'div',
+        { class: 'field' },
+        h('label', { for: id }, label),
+        input,
+        h('p', { class: 'hint', id: `${id}-hint` }, 'Required. It is sent back to the twin and kept in the journal.'),
+      ),
+    };
+  }
+
+  async function rejectOne(id) {
+    const e = items.get(id);
+    if (!e) return;
+    const { input, wrap } = reasonField();
+    const opener = e.parts.reject;
+    const done = await formDialog({
+      title: `Reject ${titleOf(e.p)}?`,
+      description: `${e.p.twin} asked for this. Say why you reject it.`,
+      content: wrap,
+      submitLabel: 'Reject',
+      submitClass: 'danger',
+      returnFocus: opener,
+      onSubmit: async () => {
+        const comment = input.value.trim();
+        if (!comment) {
+          input.setAttribute('aria-invalid', 'true');
+          throw new Error('A rejection needs a reason: it goes back to the twin.');
+        }
+        return decide(id, { decision: 'reject', comment });
+      },
+    });
+    if (done) {
+      toast(`Rejected: ${titleOf(e.p)}.`, 'ok');
+      afterDecided(id);
+    }
+  }
+
+  async function editOne(id) {
+    const e = items.get(id);
+    if (!e) return;
+    const p = e.p;
+    const form = argsEditor(p.args ?? {});
+    const note = h('textarea', { id: newId('note'), name: 'comment', rows: 2, maxlength: 4000 });
+    const result = await formDialog({
+      title: `Edit ${titleOf(p)}`,
+      description: 'Change the arguments; policy decides the edited request again, and earlier approvals stop counting.',
+      content: [form.el, h('div', { class: 'field' }, h('label', { for: note.id }, 'Note (optional)'), note)],
+      submitLabel: 'Save and re-decide',
+      wide: true,
+      returnFocus: e.parts.edit,
+      onSubmit: async () => {
+        const args = form.value();
+        const comment = note.value.trim();
+        return decide(id, { decision: 'edit', args, ...(comment ? { comment } : {}) });
+      },
+    });
+    if (!result || result === true) return;
+    const reasons = (result.decision?.reasons ?? []).map((r) => r.message).join('; ');
+    const kind = result.status === 'denied' ? 'error' : 'ok';
+    toast(
+      `Edited ${titleOf(result)}: policy now says ${result.decision?.outcome ?? '?'}, status ${result.status.replace('_', ' ')}.${reasons ? ` ${reasons}` : ''}`,
+      kind,
+    );
+    if (result.status !== 'pending_approval') afterDecided(id);
+    else stopper.now();
+  }
+
+  async function bulk(decision) {
+    const ids = order.filter((id) => selected.has(id));
+    if (!ids.length) return;
+    const names = ids.map((id) => titleOf(items.get(id).p));
+    const listEl = h(
+      'ul',
+      { class: 'bulk-list' },
+      names.map((n) => h('li', null, n)),
+    );
+    let comment;
+    if (decision === 'approve') {
+      const ok = await confirmDialog({
+        title: `Approve ${ids.length} proposal${ids.length > 1 ? 's' : ''}?`,
+        message: [h('p', null, 'Each is approved as it is now; those that reach their quorum run.'), listEl],
+        confirmLabel: `Approve ${ids.length}`,
+        returnFocus: bulkApprove,
+      });
+      if (!ok) return;
+    } else {
+      const { input, wrap } = reasonField('Reason (for all of them)');
+      const got = await formDialog({
+        title: `Reject ${ids.length} proposal${ids.length > 1 ? 's' : ''}?`,
+        content: [listEl, wrap],
+        submitLabel: `Reject ${ids.length}`,
+        submitClass: 'danger',
+        returnFocus: bulkReject,
+        onSubmit: async () => {
+          const c = input.value.trim();
+          if (!c) {
+            input.setAttribute('aria-invalid', 'true');
+            throw new Error('A rejection needs a reason: it goes back to the twins.');
+          }
+          return c;
+        },
+      });
+      if (!got) return;
+      comment = got;
+    }
+    bulkApprove.disabled = bulkReject.disabled = true;
+    const failures = [];
+    let ok = 0;
+    for (const id of ids) {
+      busy(id, true);
+      try {
+        await decide(id, decision === 'approve' ? { decision: 'approve' } : { decision: 'reject', comment });
+        ok++;
+        selected.delete(id);
+        items.get(id)?.card.classList.add('leaving');
+      } catch (err) {
+        failures.push({ id, err });
+        busy(id, false);
+      }
+    }
+    const verb = decision === 'approve' ? 'approved' : 'rejected';
+    if (failures.length) {
+      replace(
+        bulkErrors,
+        h(
+          'div',
+          { class: 'error-box', role: 'alert' },
+          h('p', { class: 'error-title' }, `${ok} ${verb}; ${failures.length} not:`),
+          h(
+            'ul',
+            null,
+            failures.map(({ id, err }) =>
+              h('li', null, h('strong', null, titleOf(items.get(id)?.p ?? { action: id })), ': ', errorText(err)),
+            ),
+          ),
+        ),
+      );
+    } else {
+      replace(bulkErrors);
+      toast(`${ok} proposal${ok === 1 ? '' : 's'} ${verb}.`, 'ok');
+    }
+    syncSelection();
+    await stopper.now();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Keyboard
+
+  function onKey(e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || dialogOpen() || isTyping(e.target)) return;
+    const k = e.key;
+    if (k === 'j' || k === 'k') {
+      e.preventDefault();
+      move(k === 'j' ? 1 : -1);
+      return;
+    }
+    if (!['a', 'r', 'e', 'x'].includes(k)) return;
+    const id = currentId && items.has(currentId) && !items.get(currentId).card.hidden ? currentId : visibleIds()[0];
+    if (!id) return;
+    e.preventDefault();
+    setCurrent(id, true);
+    if (k === 'a') {
+      if (!items.get(id).parts.approve.disabled) approveOne(id);
+    } else if (k === 'r') rejectOne(id);
+    else if (k === 'e') editOne(id);
+    else {
+      selected.has(id) ? selected.delete(id) : selected.add(id);
+      syncSelection();
+    }
+  }
+  document.addEventListener('keydown', onKey);
+
+  const stopper = poll(refresh, POLL_MS);
+  const clock = setInterval(tick, 1000);
+  return () => {
+    stopper.stop();
+    clearInterval(clock);
+    document.removeEventListener('keydown', onKey);
+  };
+}
+
+/**
+ * The arguments as form fields (text, number, checkbox; JSON for nested values), or as one JSON
+ * document. `value()` returns the args or throws with the field at fault.
+ */
+export function argsEditor(args) {
+  let asJson = false;
+  const rows = [];
+  const fieldsEl = h('div', { class: 'args-fields' });
+  for (const [k, v] of Object.entries(args)) {
+    const id = newId('arg');
+    let input;
+    let read;
+    if (typeof v === 'boolean') {
+      input = h('input', { type: 'checkbox', id, checked: v });
+      read = () => input.checked;
+      fieldsEl.append(h('div', { class: 'field check-field' }, h('label', { class: 'check', for: id }, input, ` ${k}`)));
+    } else {
+      if (typeof v === 'number') {
+        input = h('input', { type: 'number', id, step: 'any', value: String(v), required: true });
+        read = () => {
+          const n = Number(input.value);
+          if (input.value.trim() === '' || !Number.isFinite(n)) throw fieldError(input, `${k} must be a number`);
+          return n;
+        };
+      } else if (typeof v === 'string') {
+        input = v.length > 80 ? h('textarea', { id, rows: 3 }) : h('input', { type: 'text', id, spellcheck: 'false' });
+        input.value = v;
+        read = () => input.value;
+      } else {
+        input = h('textarea', { id, rows: 3, class: 'mono', spellcheck: 'false' });
+        input.value = JSON.stringify(v, null, 2);
+        read = () => {
+          try {
+            return JSON.parse(input.value);
+          } catch (err) {
+            throw fieldError(input, `${k} is not valid JSON: ${err.message}`);
+          }
+        };
+      }
+      fieldsEl.append(h('div', { class: 'field' }, h('label', { for: id }, k), input));
+    }
+    rows.push({ k, read, input });
+  }
+  const jsonId = newId('args-json');
+  const json = h('textarea', { id: jsonId, class: 'mono', rows: 12, spellcheck: 'false' });
+  const jsonWrap = h('div', { class: 'field', hidden: true }, h('label', { for: jsonId }, 'Arguments (JSON)'), json);
+  const toggle = h('button', { type: 'button', class: 'link', 'aria-pressed': 'false' }, 'Edit as JSON');
+  const fromFields = () => Object.fromEntries(rows.map((r) => [r.k, r.read()]));
+  toggle.addEventListener('click', () => {
+    try {
+      if (!asJson) json.value = JSON.stringify(fromFields(), null, 2);
+      else {
+        const parsed = parseJson(json);
+        for (const r of rows) {
+          const v = parsed[r.k];
+          if (r.input.type === 'checkbox') r.input.checked = Boolean(v);
+          else r.input.value = typeof v === 'object' && v !== null ? JSON.stringify(v, null, 2) : v === undefined ? '' : String(v);
+        }
+        // Keys added in JSON cannot be shown as fields: stay in JSON then.
+        if (Object.keys(parsed).some((k) => !rows.find((r) => r.k === k))) return;
+      }
+    } catch (err) {
+      toast(err.message, 'error');
+      return;
+    }
+    asJson = !asJson;
+    fieldsEl.hidden = asJson;
+    jsonWrap.hidden = !asJson;
+    toggle.textContent = asJson ? 'Edit as fields' : 'Edit as JSON';
+    toggle.setAttribute('aria-pressed', String(asJson));
+    (asJson ? json : fieldsEl.querySelector('input, textarea'))?.focus();
+  });
+  if (!rows.length) {
+    asJson = true;
+    fieldsEl.hidden = true;
+    jsonWrap.hidden = false;
+    json.value = '{}';
+  }
+  return {
+    el: h(
+      'div',
+      { class: 'args-editor' },
+      h('div', { class: 'args-head' }, h('h3', null, 'Arguments'), rows.length ? toggle : null),
+      fieldsEl,
+      jsonWrap,
+    ),
+    value: () => (asJson ? parseJson(json) : fromFields()),
+  };
+}
+
+function parseJson(textarea) {
+  let v;
+  try {
+    v = JSON.parse(textarea.value);
+  } catch (err) {
+    throw fieldError(textarea, `The arguments are not valid JSON: ${err.message}`);
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw fieldError(textarea, 'The arguments must be a JSON object ({ … })');
+  return v;
+}
+
+function fieldError(input, message) {
+  input.setAttribute('aria-invalid', 'true');
+  input.addEventListener('input', () => input.removeAttribute('aria-invalid'), { once: true });
+  return new Error(message);
+}
+
+export { statusBadge };

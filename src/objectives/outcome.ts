@@ -1,0 +1,33 @@
+import type { ActionOutcome } from '../agent/types';
+import type { Proposal, ProposalStatus, Review } from '../proposals/types';
+
+/** Statuses in which a proposal may still act or wait for people. */
+export const OPEN_STATUSES: ReadonlySet<ProposalStatus> = new Set(['pending_approval', 'approved', 'executing']);
+
+/** Statuses whose amounts still count against an objective's spend ceiling. */
+export const SPENDING_STATUSES: ReadonlySet<string> = new Set(['proposed', 'pending_approval', 'approved', 'executing', 'executed']);
+
+/** Statuses an objective's cancellation withdraws (they have not run). */
+export const WITHDRAWABLE: ReadonlySet<ProposalStatus> = new Set(['proposed', 'pending_approval', 'approved']);
+
+/**
+ * What a proposal became, as the planner (and a model) is told: the status, the policy's reasons,
+ * a rejecting approver's words, the connector's result or the error.
+ */
+export function outcomeOf(p: Proposal, reviews: readonly Review[] = []): ActionOutcome {
+  const policyReasons = p.decision.reasons.filter((r) => r.code !== 'granted').map((r) => r.message);
+  const rejections = reviews.filter((r) => r.decision === 'reject' && r.comment).map((r) => `rejected by ${r.actor}: ${r.comment}`);
+  const comments = reviews.filter((r) => (r.decision === 'approve' || r.decision === 'edit') && r.comment).map((r) => `${r.actor} (${r.decision}): ${r.comment}`);
+  // As the contract says: the policy's reasons, or for a rejection the approver's words.
+  const reasons = p.status === 'rejected' ? rejections : p.status === 'executed' ? comments : [...policyReasons, ...comments];
+  return {
+    kind: p.status,
+    proposalId: p.id,
+    reasons,
+    ...(p.status === 'executed' && p.result ? { result: p.result } : {}),
+    ...(p.error && p.status !== 'executed' && p.status !== 'rejected' ? { error: p.error } : {}),
+  };
+}
+
+/** A refusal that never became a proposal. */
+export const refused = (reason: string): ActionOutcome => ({ kind: 'refused', reason });
