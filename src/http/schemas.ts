@@ -112,6 +112,7 @@ export const ProposalViewSchema = z
     status: z.enum(PROPOSAL_STATUSES),
     decision: DecisionViewSchema,
     twin: z.string(),
+    owner: z.string().nullable().describe('The executive the twin acts for (user:<id>)'),
     action: z.string(),
     args: z.record(z.string(), z.unknown()),
     argsHash: Hex32,
@@ -132,6 +133,10 @@ export const ProposalViewSchema = z
     result: z.record(z.string(), z.unknown()).nullable(),
     error: z.string().nullable(),
     audit: z.enum(['pending', 'passed', 'flagged']).nullable(),
+    context: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .describe("Where the request came from: for an agent's, the objective, planner, model, prompt version and system prompt hash"),
     createdAt: Timestamp,
     updatedAt: Timestamp,
   })

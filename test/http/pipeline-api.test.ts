@@ -173,6 +173,7 @@ describeEachDatabase('the pipeline over HTTP', (getDb) => {
     // The approver sees the connector's preview; the credential never appears in it.
     const detail = await api('GET', `/v1/proposals/${id}`, keys.sara!);
     expect(detail.body!.preview).toBeTruthy();
+    expect(detail.body).toMatchObject({ owner: 'user:vic', context: null }); // the executive the approver decides for
     expect(detail.text).not.toContain(SECRET);
     // The twin cannot approve itself, nor can its owner, who is not named by the tier.
     expect((await api('POST', `/v1/proposals/${id}/decisions`, keys.approve!, { decision: 'approve' })).status).toBe(403);

@@ -23,7 +23,7 @@ const CancelBody = z.object({ reason: z.string().trim().min(1).max(2000) }).stri
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** What a proposal looks like over HTTP: DESIGN.md's {"id","status","decision"} and the rest. */
-function view(p: Proposal) {
+function view(p: Proposal, owner: string | null = null) {
   return {
     id: p.id,
     status: p.status,
@@ -39,6 +39,7 @@ function view(p: Proposal) {
       },
     },
     twin: p.twin,
+    owner,
     action: p.action,
     args: p.args,
     argsHash: p.argsHash,
@@ -50,6 +51,7 @@ function view(p: Proposal) {
     result: p.result,
     error: p.error,
     audit: p.audit,
+    context: p.context,
     createdAt: p.createdAt,
     updatedAt: p.updatedAt,
   };
@@ -174,6 +176,13 @@ export const proposalApi: ApiModule = {
     const proposals = deps.proposals!;
     const twins = deps.twins;
     const twinOwner = async (id: string) => (await twins.get(id).catch(() => undefined))?.owner;
+    /** The views of `items`, each with its twin's owner (looked up once per twin). */
+    async function views(items: Proposal[]) {
+      const ids = [...new Set(items.map((p) => p.twin))];
+      const owners = new Map(await Promise.all(ids.map(async (id) => [id, (await twinOwner(id)) ?? null] as const)));
+      return items.map((p) => view(p, owners.get(p.twin) ?? null));
+    }
+    const viewOne = async (p: Proposal) => (await views([p]))[0]!;
 
     async function load(id: string): Promise<Proposal> {
       if (!UUID.test(id)) throw new NotFoundError(`proposal ${id} does not exist`);
@@ -199,7 +208,7 @@ export const proposalApi: ApiModule = {
       implement(endpoints.create, async ({ body }, req, res) => {
         const { proposal, created } = await proposals.create(req.principal.id, body);
         if (!created) res.setHeader('Idempotent-Replayed', 'true');
-        return reply(created ? 201 : 200, view(proposal));
+        return reply(created ? 201 : 200, await viewOne(proposal));
       }),
 
       implement(endpoints.list, async ({ query }, req) => {
@@ -213,20 +222,20 @@ export const proposalApi: ApiModule = {
         }
         let items = await proposals.list({ status: query.status, twins: ids, limit: query.limit, before: query.before });
         if (query.audit) items = items.filter((p) => p.audit === query.audit);
-        return { proposals: items.map(view), nextCursor: items.length ? items[items.length - 1]!.createdAt : null };
+        return { proposals: await views(items), nextCursor: items.length ? items[items.length - 1]!.createdAt : null };
       }),
 
       implement(endpoints.get, async ({ params }, req) => {
         const p = await load(params.id);
         await assertVisible(req, p);
         const [reviews, preview] = await Promise.all([proposals.reviews(p.id), req.principal.kind === 'user' ? proposals.preview(p) : null]);
-        return { ...view(p), reviews, preview };
+        return { ...(await viewOne(p)), reviews, preview };
       }),
 
       implement(endpoints.decide, async ({ params, body }, req) => {
         const who = requireUser(req, 'proposal.decide');
         if (!UUID.test(params.id)) throw new NotFoundError(`proposal ${params.id} does not exist`);
-        return view(await proposals.review(params.id, { id: who.id, roles: who.roles }, body));
+        return viewOne(await proposals.review(params.id, { id: who.id, roles: who.roles }, body));
       }),
 
       implement(endpoints.cancel, async ({ params, body }, req) => {
@@ -237,13 +246,13 @@ export const proposalApi: ApiModule = {
         } else {
           requireUser(req, 'twin.update', { owner: await twinOwner(p.twin) });
         }
-        return view(await proposals.cancel(p.id, who.ref, body.reason));
+        return viewOne(await proposals.cancel(p.id, who.ref, body.reason));
       }),
 
       implement(endpoints.audit, async ({ params, body }, req) => {
         const who = requireUser(req, 'journal.audit');
         await load(params.id);
-        return view(await proposals.audit(params.id, who.ref, body.verdict, body.comment));
+        return viewOne(await proposals.audit(params.id, who.ref, body.verdict, body.comment));
       }),
     ];
   },
