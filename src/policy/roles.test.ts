@@ -16,7 +16,7 @@ const MATRIX: Record<Capability, Record<Role, Expect>> = {
   'killSwitch.engageGlobal': { executive: 'no', approver: 'no', auditor: 'no', admin: 'yes' },
   'killSwitch.read': { executive: 'yes', approver: 'yes', auditor: 'yes', admin: 'yes' },
   'proposal.read': { executive: 'own', approver: 'yes', auditor: 'no', admin: 'no' },
-  'proposal.decide': { executive: 'no', approver: 'yes', auditor: 'no', admin: 'no' },
+  'proposal.decide': { executive: 'own', approver: 'yes', auditor: 'no', admin: 'no' },
   'journal.read': { executive: 'no', approver: 'no', auditor: 'yes', admin: 'yes' },
   'journal.export': { executive: 'no', approver: 'no', auditor: 'yes', admin: 'no' },
   'journal.verify': { executive: 'no', approver: 'no', auditor: 'yes', admin: 'yes' },

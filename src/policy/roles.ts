@@ -62,6 +62,9 @@ export function abilityFor(actor: Actor): AppAbility {
         can('assign', 'Objective', { owner });
         can('engage', 'KillSwitch', { scope: 'twin', owner });
         can('read', 'Proposal', { owner });
+        // Their own twins' requests, where an approval tier names them (by id, or by default as
+        // the delegator): whether they may is decided by policy when they decide (eligibility).
+        can('decide', 'Proposal', { owner });
         break;
       case 'approver':
         can(['read', 'decide'], 'Proposal');

@@ -225,7 +225,8 @@ describeEachDatabase('authorization: every route × every caller', (getDb) => {
     const byId = Object.fromEntries(catalog.map((e) => [e.id, callersOf(e)]));
     // Spot checks that tie the derived table to the roles' intent.
     expect(byId.createUser).toEqual(['admin']);
-    expect(byId.decideProposal).toEqual(['approver']);
+    // An executive passes the gate for their own twins' proposals; policy then decides (below).
+    expect(byId.decideProposal).toEqual(['executive', 'approver']);
     expect(byId.auditProposal).toEqual(['auditor']);
     expect(byId.exportJournal).toEqual(['auditor']);
     expect(byId.verifyJournal).toEqual(['auditor', 'admin']);
@@ -259,6 +260,12 @@ describeEachDatabase('authorization: every route × every caller', (getDb) => {
       const problem = JSON.parse(text);
       expect(problem).toMatchObject({ status, errorId: expect.any(String), detail: expect.any(String) });
       if (status === 403) expect(problem.capability).toEqual(expect.any(String));
+      return;
+    }
+    if (e.id === 'decideProposal' && caller === 'executive') {
+      // The owner of the twin is let through to the decision, where the tier must name them: this
+      // one names role:sales-director, so policy refuses the owner (separation of duties).
+      expect({ status: res.status, detail: JSON.parse(text).detail }).toEqual({ status: 403, detail: expect.stringMatching(/approval needs one of role:sales-director/) });
       return;
     }
     const ok = Object.keys(e.responses).map(Number);

@@ -39,6 +39,8 @@ grants:
       tiers:
         - { above: "0", approvers: [role:sales-director], quorum: 1 }
       expiresAfter: PT1H
+  - action: crm.note.create
+    outcome: approve
 forbid:
   - action: email.send
     when: { dataClass: { $in: [confidential, restricted] } }
@@ -95,6 +97,7 @@ describeEachDatabase('the pipeline over HTTP', (getDb) => {
     for (const id of ['vic-execute', 'vic-approve', 'vic-propose']) fs.writeFileSync(path.join(policies, 'authorities', `${id}.yaml`), AUTHORITY(id));
     fs.writeFileSync(path.join(policies, 'connectors', 'crm.yaml'), CONNECTOR(receiver.url));
     fs.writeFileSync(path.join(policies, 'connectors', 'email.yaml'), EMAIL(smtp.port));
+    fs.writeFileSync(path.join(policies, 'connectors', 'sandbox.yaml'), 'kind: Connector\nid: sandbox\ntype: sandbox\noperations:\n  - action: crm.note.create\n');
     process.env.REGENT_TEST_CRM_TOKEN = SECRET;
     process.env.REGENT_TEST_SMTP_USER = 'twin-mailer';
     process.env.REGENT_TEST_SMTP_PASS = SMTP_PASS;
@@ -206,6 +209,16 @@ describeEachDatabase('the pipeline over HTTP', (getDb) => {
     expect(secret.body).toMatchObject({ status: 'denied', decision: { outcome: 'deny' } });
     await new Promise((r) => setTimeout(r, 200));
     expect(smtp.messages).toHaveLength(1);
+  });
+
+  it('lets the executive decide their own twin’s request where the authority names them (the delegator by default)', async () => {
+    const created = await api('POST', '/v1/proposals', keys.approve!, { action: 'crm.note.create', args: { account: 'acme', text: 'called back' }, rationale: 'log the call', idempotencyKey: 'n-1' });
+    expect(created.body).toMatchObject({ status: 'pending_approval', decision: { approval: { approvers: ['user:vic'] } } });
+    const id = created.body!.id as string;
+    // Sara approves discounts, but this tier names only Vic.
+    expect((await api('POST', `/v1/proposals/${id}/decisions`, keys.sara!, { decision: 'approve' })).status).toBe(403);
+    expect((await api('POST', `/v1/proposals/${id}/decisions`, keys.vic!, { decision: 'approve', comment: 'yes, log it' })).status).toBe(200);
+    expect((await until(`/v1/proposals/${id}`, keys.vic!, ['executed', 'failed'])).status).toBe('executed');
   });
 
   it('only records in propose mode', async () => {

@@ -124,7 +124,11 @@ const endpoints = {
     body: ReviewSchema,
     bodyCheckedBy: 'service',
     responses: { 200: { description: 'The proposal after the decision', schema: ProposalViewSchema } },
-    errors: { 404: 'No such proposal', 409: 'Not pending approval, expired, or already approved by this person' },
+    errors: {
+      403: 'Not a person the approval tier names (an executive decides only where named), or beyond their own authority',
+      404: 'No such proposal',
+      409: 'Not pending approval, expired, or already approved by this person',
+    },
   }),
   cancel: endpoint({
     id: 'cancelProposal',
@@ -233,9 +237,11 @@ export const proposalApi: ApiModule = {
       }),
 
       implement(endpoints.decide, async ({ params, body }, req) => {
-        const who = requireUser(req, 'proposal.decide');
-        if (!UUID.test(params.id)) throw new NotFoundError(`proposal ${params.id} does not exist`);
-        return viewOne(await proposals.review(params.id, { id: who.id, roles: who.roles }, body));
+        userOf(req);
+        const p = await load(params.id);
+        // Approvers decide any proposal; an executive their own twins' (where a tier names them).
+        const who = requireUser(req, 'proposal.decide', { owner: await twinOwner(p.twin) });
+        return viewOne(await proposals.review(p.id, { id: who.id, roles: who.roles }, body));
       }),
 
       implement(endpoints.cancel, async ({ params, body }, req) => {

@@ -245,7 +245,9 @@ async function start(who) {
   renderWho();
   refreshBanner();
   if (!location.hash || location.hash === '#' || location.hash === '#/') {
-    const first = allowed()[0];
+    // Approvers start in their inbox; everyone else (an executive may decide too) where they work.
+    const routes = allowed();
+    const first = (me.appRoles ?? me.roles).includes('approver') ? routes[0] : (routes.find((r) => r.path !== 'inbox') ?? routes[0]);
     if (first) history.replaceState(null, '', `#/${first.path}`);
   }
   await route();

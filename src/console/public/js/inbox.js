@@ -84,6 +84,18 @@ export async function inboxView(root, { me }) {
   // ---------------------------------------------------------------------------------------------
   // Data
 
+  /**
+   * Approvers see every pending proposal. An executive sees their own twins' requests only where
+   * the approval tier names them (by id, a role they hold, or as the delegator by default).
+   */
+  function forMe(p) {
+    if ((me.appRoles ?? me.roles ?? []).includes('approver')) return true;
+    const a = p.approval;
+    if (!a) return false;
+    const named = [...a.approvers, ...(a.escalated ? a.escalateTo : [])];
+    return named.some((n) => n === `user:${me.id}` || (n.startsWith('role:') && (me.roles ?? []).includes(n.slice(5))));
+  }
+
   async function refresh() {
     let listed;
     try {
@@ -95,7 +107,7 @@ export async function inboxView(root, { me }) {
     }
     replace(pollProblem);
     lastOk = Date.now();
-    const proposals = (listed?.proposals ?? []).filter((p) => p.status === 'pending_approval');
+    const proposals = (listed?.proposals ?? []).filter((p) => p.status === 'pending_approval' && forMe(p));
     const changed = proposals.filter((p) => !items.has(p.id) || items.get(p.id).p.updatedAt !== p.updatedAt);
     reconcile(proposals);
     // Then the details (preview, reviews) of new or changed proposals, a few at a time, each card
