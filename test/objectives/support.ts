@@ -50,7 +50,7 @@ export function makePolicies(): string {
   for (const sub of ['authorities', 'connectors', 'playbooks', 'signals']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
   for (const id of ['vic-execute', 'vic-approve', 'vic-propose', 'vic-limits']) fs.writeFileSync(path.join(dir, 'authorities', `${id}.yaml`), VIC_AUTHORITY(id));
   fs.writeFileSync(path.join(dir, 'authorities', 'vic-notes.yaml'), VIC_AUTHORITY('vic-notes', 'notes'));
-  const ops = fs.readFileSync(path.join(SHIPPED, 'authorities', 'ops-twin.yaml'), 'utf8').replace('until: 2027-01-01T00:00:00Z', 'until: 2030-01-01T00:00:00Z');
+  const ops = fs.readFileSync(path.join(SHIPPED, 'authorities', 'ops-twin.yaml'), 'utf8').replace('until: 2028-01-01T00:00:00Z', 'until: 2036-01-01T00:00:00Z');
   fs.writeFileSync(path.join(dir, 'authorities', 'ops-twin.yaml'), ops);
   fs.copyFileSync(path.join(SHIPPED, 'connectors', 'sandbox.yaml'), path.join(dir, 'connectors', 'sandbox.yaml'));
   for (const sub of ['playbooks', 'signals'])

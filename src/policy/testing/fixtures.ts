@@ -20,7 +20,7 @@ version: 1
 delegator: user:${id}-owner
 delegate: ${fields.delegate ?? `twin:${id}`}
 parent: ${fields.parent ?? 'null'}
-valid: ${fields.valid ?? '{ from: 2026-01-01T00:00:00Z, until: 2027-01-01T00:00:00Z }'}
+valid: ${fields.valid ?? '{ from: 2026-01-01T00:00:00Z, until: 2036-01-01T00:00:00Z }'}
 mode: ${fields.mode ?? 'execute'}
 currency: ${fields.currency ?? 'EUR'}
 ${fields.extra ?? ''}
