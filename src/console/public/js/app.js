@@ -1,7 +1,7 @@
 // The console's shell: sign-in, the signed-in person's views (by what they may do), hash routing.
 import { ApiError, clearKey, get, getKey, setKey } from './api.js';
 import { h, isTyping, replace } from './dom.js';
-import { errorBox, toast } from './ui.js';
+import { clearToasts, errorBox, toast } from './ui.js';
 import { inboxView } from './inbox.js';
 import { twinsView, objectiveView } from './twins.js';
 import { journalView, auditQueueView } from './auditor.js';
@@ -255,6 +255,7 @@ async function start(who) {
 
 export function signOut(message, kind) {
   clearKey();
+  clearToasts();
   clearTimeout(bannerTimer);
   replace(document.getElementById('banner'));
   history.replaceState(null, '', location.pathname);

@@ -56,6 +56,11 @@ export function toast(message, kind = 'info') {
   if (kind !== 'error') setTimeout(() => t.remove(), 6000);
 }
 
+/** Removes every toast (on sign-out: one person's messages are not the next person's). */
+export function clearToasts() {
+  toastHost()?.replaceChildren();
+}
+
 export function toastError(err, what) {
   toast(what ? `${what}: ${errorText(err)}` : errorText(err), 'error');
 }
