@@ -5,8 +5,8 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { LineCounter, parseAllDocuments } from 'yaml';
-import { dotted, lineFinder, valueAt, type Path } from '../yaml/positions';
+import { parseYamlDocuments } from '../yaml/documents';
+import { dotted, valueAt, type Path } from '../yaml/positions';
 import type { z } from 'zod';
 import type { Sql } from '../db/sql';
 import { formatLoadError, type LoadError } from '../policy/load';
@@ -49,8 +49,6 @@ export interface CheckedConnector {
 
 export type CheckResult = { ok: true; connectors: CheckedConnector[] } | { ok: false; errors: LoadError[] };
 export type LoadConnectorsResult = { ok: true; registry: ConnectorRegistry } | { ok: false; errors: LoadError[] };
-
-
 
 const SCHEMA_BY_TYPE: Record<string, z.ZodType> = {
   rest: RestConnectorSchema,
@@ -103,38 +101,14 @@ function issueErrors(issue: z.core.$ZodIssue, data: unknown, file: string, lineO
 }
 
 function parseSource(src: ConnectorSource, out: CheckedConnector[], errors: LoadError[]): void {
-  const lines = new LineCounter();
-  const docs = parseAllDocuments(src.text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
-  let found = 0;
-  for (const doc of Array.isArray(docs) ? docs : []) {
-    if (doc.errors.length) {
-      for (const e of doc.errors)
-        errors.push({
-          file: src.file,
-          line: e.linePos?.[0]?.line ?? 1,
-          message: `YAML syntax error: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
-        });
-      continue;
-    }
-    if (doc.contents === null) continue;
-    found++;
-    const lineOf = lineFinder(doc, lines);
-    let data: unknown;
-    try {
-      data = doc.toJS({ maxAliasCount: 1000 });
-    } catch (e) {
-      errors.push({ file: src.file, line: 1, message: `YAML error: ${(e as Error).message}` });
-      continue;
-    }
+  const r = parseYamlDocuments(src, 'Connector', (data, lineOf) => {
     const parsed = ConnectorSchema.safeParse(data);
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) errors.push(...issueErrors(issue, data, src.file, lineOf));
-      continue;
-    }
-    out.push({ doc: parsed.data, file: src.file, lineOf });
-  }
-  if (found === 0 && !errors.some((e) => e.file === src.file))
-    errors.push({ file: src.file, line: 1, message: 'no Connector document in this file' });
+    return parsed.success
+      ? { ok: true, doc: parsed.data }
+      : { ok: false, errors: parsed.error.issues.flatMap((issue) => issueErrors(issue, data, src.file, lineOf)) };
+  });
+  out.push(...r.docs);
+  errors.push(...r.errors);
 }
 
 /** Checks across documents: unique ids, an action in one connector only, secrets present. */

@@ -7,10 +7,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { LineCounter, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import type { LoadError } from '../policy/load';
-import { dotted, lineFinder, valueAt, type Path } from '../yaml/positions';
+import { parseYamlDocuments, type Located } from '../yaml/documents';
+import { dotted, valueAt, type Path } from '../yaml/positions';
 
 export type { LoadError };
 
@@ -20,11 +20,7 @@ export interface DocumentSource {
   text: string;
 }
 
-export interface Located<T> {
-  doc: T;
-  file: string;
-  lineOf(path: Path): number;
-}
+export type { Located };
 
 /** `<dir>/<folder>/*.yaml`, labelled relative to the policies directory's parent. */
 export function readDocumentSources(dir: string, folder: string): DocumentSource[] {
@@ -103,37 +99,14 @@ export function parseDocuments<T>(
   const docs: Located<T>[] = [];
   const errors: LoadError[] = [];
   for (const src of sources) {
-    const lines = new LineCounter();
-    const parsed = parseAllDocuments(src.text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
-    let found = 0;
-    for (const doc of Array.isArray(parsed) ? parsed : []) {
-      if (doc.errors.length) {
-        for (const e of doc.errors)
-          errors.push({
-            file: src.file,
-            line: e.linePos?.[0]?.line ?? 1,
-            message: `YAML syntax error: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
-          });
-        continue;
-      }
-      if (doc.contents === null) continue;
-      found++;
-      const lineOf = lineFinder(doc, lines);
-      let data: unknown;
-      try {
-        data = doc.toJS({ maxAliasCount: 1000 });
-      } catch (e) {
-        errors.push({ file: src.file, line: 1, message: `YAML error: ${(e as Error).message}` });
-        continue;
-      }
-      const r = schema.safeParse(data);
-      if (!r.success) {
-        for (const issue of r.error.issues) errors.push(...issueErrors(schema, issue, data, src.file, lineOf));
-        continue;
-      }
-      docs.push({ doc: r.data, file: src.file, lineOf });
-    }
-    if (found === 0 && !errors.some((e) => e.file === src.file)) errors.push({ file: src.file, line: 1, message: `no ${kind} document in this file` });
+    const r = parseYamlDocuments(src, kind, (data, lineOf) => {
+      const checked = schema.safeParse(data);
+      return checked.success
+        ? { ok: true, doc: checked.data }
+        : { ok: false, errors: checked.error.issues.flatMap((issue) => issueErrors(schema, issue, data, src.file, lineOf)) };
+    });
+    docs.push(...r.docs);
+    errors.push(...r.errors);
   }
   return { docs, errors };
 }

@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { LineCounter, parseAllDocuments } from 'yaml';
-import { dotted, lineFinder, valueAt, type Path } from '../yaml/positions';
+import { parseYamlDocuments } from '../yaml/documents';
+import { dotted, valueAt, type Path } from '../yaml/positions';
 import type { z } from 'zod';
 import { CompileError, compileBundle, type AuthoritySource, type PolicyBundle } from './engine';
 import { AuthoritySchema, type AuthorityDoc } from './schema';
@@ -32,7 +32,6 @@ export function formatLoadError(e: LoadError): string {
   return e.line > 0 ? `${e.file}:${e.line}: ${e.message}` : `${e.file}: ${e.message}`;
 }
 
-
 /** `sha256:<hex>` over the sources sorted by name, so the order files are read in never matters. */
 export function bundleVersion(sources: readonly PolicySource[]): string {
   const hash = createHash('sha256');
@@ -44,7 +43,6 @@ export function bundleVersion(sources: readonly PolicySource[]): string {
   }
   return `sha256:${hash.digest('hex')}`;
 }
-
 
 /** The field names zod accepts at a path, for "did you mean" hints. */
 function knownFields(path: Path): string[] {
@@ -79,7 +77,9 @@ function editDistance(a: string, b: string): number {
 
 function unknownFieldMessage(key: string, path: Path): string {
   const known = knownFields(path);
-  const near = known.filter((k) => editDistance(k, key) <= Math.max(1, Math.floor(k.length / 3))).sort((a, b) => editDistance(a, key) - editDistance(b, key));
+  const near = known
+    .filter((k) => editDistance(k, key) <= Math.max(1, Math.floor(k.length / 3)))
+    .sort((a, b) => editDistance(a, key) - editDistance(b, key));
   const where = path.length ? ` in ${dotted(path)}` : '';
   const hint = near.length ? ` (did you mean ${near[0]}?)` : known.length ? ` (known fields: ${known.join(', ')})` : '';
   return `unknown field "${key}"${where}${hint}`;
@@ -95,13 +95,10 @@ function issueErrors(issue: z.core.$ZodIssue, data: unknown, file: string, lineO
   }
   // zod's own wording ("Invalid input: …") is replaced; messages written in the schema are kept.
   const message =
-    issue.code === 'invalid_type' && issue.message.startsWith('Invalid input') ? `expected ${issue.expected}, got ${JSON.stringify(valueAt(data, path))}` : issue.message;
+    issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')
+      ? `expected ${issue.expected}, got ${JSON.stringify(valueAt(data, path))}`
+      : issue.message;
   return [{ file, line: lineOf(path), message: path.length ? `${dotted(path)}: ${message}` : message }];
-}
-
-function yamlMessage(message: string): string {
-  // yaml appends " at line L, column C:" and a code excerpt; the line is reported separately.
-  return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
 }
 
 interface Parsed {
@@ -112,45 +109,25 @@ interface Parsed {
 }
 
 function parseSource(src: PolicySource, into: Parsed) {
-  const lines = new LineCounter();
-  const docs = parseAllDocuments(src.text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
-  const list = Array.isArray(docs) ? docs : [];
-  let found = 0;
-  for (const doc of list) {
-    if (doc.errors.length) {
-      for (const e of doc.errors) into.errors.push({ file: src.file, line: e.linePos?.[0]?.line ?? 1, message: `YAML syntax error: ${yamlMessage(e.message)}` });
-      continue;
-    }
-    if (doc.contents === null) continue; // an empty document between "---" lines, or only comments
-    found++;
-    const lineOf = lineFinder(doc, lines);
-    let data: unknown;
-    try {
-      data = doc.toJS({ maxAliasCount: 1000 });
-    } catch (e) {
-      into.errors.push({ file: src.file, line: 1, message: `YAML error: ${(e as Error).message}` });
-      continue;
-    }
+  const r = parseYamlDocuments(src, 'Authority', (data, lineOf) => {
     const id = valueAt(data, ['id']);
     if (typeof id === 'string') into.ids.add(id);
     const parsed = AuthoritySchema.safeParse(data);
-    if (!parsed.success) {
-      // A malformed amount fails both its own check and the currency check: report it once.
-      const seen = new Set<string>();
-      for (const issue of parsed.error.issues) {
-        for (const e of issueErrors(issue, data, src.file, lineOf)) {
-          const key = `${e.line}\u0000${e.message}`;
-          if (!seen.has(key)) into.errors.push(e);
-          seen.add(key);
-        }
+    if (parsed.success) return { ok: true, doc: parsed.data as AuthorityDoc };
+    // A malformed amount fails both its own check and the currency check: report it once.
+    const seen = new Set<string>();
+    const errors: LoadError[] = [];
+    for (const issue of parsed.error.issues) {
+      for (const e of issueErrors(issue, data, src.file, lineOf)) {
+        const key = `${e.line}\u0000${e.message}`;
+        if (!seen.has(key)) errors.push(e);
+        seen.add(key);
       }
-      continue;
     }
-    into.sources.push({ doc: parsed.data as AuthorityDoc, file: src.file, lineOf });
-  }
-  if (found === 0 && !into.errors.some((e) => e.file === src.file)) {
-    into.errors.push({ file: src.file, line: 1, message: 'no Authority document in this file' });
-  }
+    return { ok: false, errors };
+  });
+  into.sources.push(...r.docs);
+  into.errors.push(...r.errors);
 }
 
 /** Checks across documents: unique ids, existing parents, no cycles, children only narrow. */
@@ -181,10 +158,16 @@ function crossCheck(sources: AuthoritySource[], knownIds: Set<string>): LoadErro
       if (trail.length > byId.size + 1) break; // a cycle further up; reported by its members
     }
     if (OUTCOME_RANK[s.doc.mode] > OUTCOME_RANK[parent.doc.mode]) {
-      errors.push({ ...at(s, 'mode'), message: `mode ${s.doc.mode} widens parent ${parentId}'s mode ${parent.doc.mode}; a child can only narrow its parent` });
+      errors.push({
+        ...at(s, 'mode'),
+        message: `mode ${s.doc.mode} widens parent ${parentId}'s mode ${parent.doc.mode}; a child can only narrow its parent`,
+      });
     }
     if (s.doc.currency !== parent.doc.currency) {
-      errors.push({ ...at(s, 'currency'), message: `currency ${s.doc.currency} differs from parent ${parentId}'s ${parent.doc.currency}; a child uses its parent's currency` });
+      errors.push({
+        ...at(s, 'currency'),
+        message: `currency ${s.doc.currency} differs from parent ${parentId}'s ${parent.doc.currency}; a child uses its parent's currency`,
+      });
     }
   }
   return errors;
@@ -200,7 +183,14 @@ export function loadBundleFromSources(sources: readonly PolicySource[]): LoadRes
   parsed.errors.push(...crossCheck(parsed.sources, parsed.ids));
   if (parsed.errors.length) return { ok: false, errors: parsed.errors.sort(byPosition) };
   try {
-    return { ok: true, bundle: compileBundle(parsed.sources, bundleVersion(sorted), sorted.map((s) => s.file)) };
+    return {
+      ok: true,
+      bundle: compileBundle(
+        parsed.sources,
+        bundleVersion(sorted),
+        sorted.map((s) => s.file),
+      ),
+    };
   } catch (e) {
     if (e instanceof CompileError) return { ok: false, errors: [{ file: e.file, line: e.line, message: e.message }] };
     throw e;
@@ -219,7 +209,12 @@ export function readPolicySources(dir: string): ReadResult {
   const authorities = join(dir, 'authorities');
   const label = (name: string) => `${root}/authorities/${name}`;
   if (!existsSync(authorities) || !statSync(authorities).isDirectory()) {
-    return { ok: false, errors: [{ file: `${root}/authorities`, line: 0, message: `no such directory (expected ${root}/authorities/*.yaml in ${resolve(dir)})` }] };
+    return {
+      ok: false,
+      errors: [
+        { file: `${root}/authorities`, line: 0, message: `no such directory (expected ${root}/authorities/*.yaml in ${resolve(dir)})` },
+      ],
+    };
   }
   const names = readdirSync(authorities)
     .filter((n) => /\.ya?ml$/.test(n))

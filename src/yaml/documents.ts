@@ -1,0 +1,61 @@
+import { LineCounter, parseAllDocuments } from 'yaml';
+import { lineFinder, type Path } from './positions';
+
+/** A problem in a YAML file, at a line (1-based). */
+export interface YamlProblem {
+  file: string;
+  line: number;
+  message: string;
+}
+
+/** A checked document with where it came from, so later checks can still say `file:line`. */
+export interface Located<T> {
+  doc: T;
+  file: string;
+  lineOf(path: Path): number;
+}
+
+/**
+ * Every YAML document in one file, each checked by `check` (the caller's schema), with every
+ * problem reported as `file:line`: syntax errors, aliases that expand too far, schema issues, and
+ * a file with no `kind` document at all. Shared by the loaders of authorities, connectors,
+ * playbooks and signal rules.
+ */
+export function parseYamlDocuments<T>(
+  src: { file: string; text: string },
+  kind: string,
+  check: (data: unknown, lineOf: (path: Path) => number) => { ok: true; doc: T } | { ok: false; errors: YamlProblem[] },
+): { docs: Located<T>[]; errors: YamlProblem[] } {
+  const docs: Located<T>[] = [];
+  const errors: YamlProblem[] = [];
+  const lines = new LineCounter();
+  const parsed = parseAllDocuments(src.text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  let found = 0;
+  for (const doc of Array.isArray(parsed) ? parsed : []) {
+    if (doc.errors.length) {
+      // yaml appends " at line L, column C:" and a code excerpt; the line is reported separately.
+      for (const e of doc.errors)
+        errors.push({
+          file: src.file,
+          line: e.linePos?.[0]?.line ?? 1,
+          message: `YAML syntax error: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+        });
+      continue;
+    }
+    if (doc.contents === null) continue; // an empty document between "---" lines, or only comments
+    found++;
+    const lineOf = lineFinder(doc, lines);
+    let data: unknown;
+    try {
+      data = doc.toJS({ maxAliasCount: 1000 });
+    } catch (e) {
+      errors.push({ file: src.file, line: 1, message: `YAML error: ${(e as Error).message}` });
+      continue;
+    }
+    const r = check(data, lineOf);
+    if (r.ok) docs.push({ doc: r.doc, file: src.file, lineOf });
+    else errors.push(...r.errors);
+  }
+  if (found === 0 && errors.length === 0) errors.push({ file: src.file, line: 1, message: `no ${kind} document in this file` });
+  return { docs, errors };
+}
