@@ -27,7 +27,7 @@ import { endpoint, implement, type Bound } from './registry';
 
 export interface MetricsDeps {
   sql?: Sql;
-  journal: Partial<Pick<JournalService, 'head' | 'append' | 'appendMany' | 'appendWithin'>>;
+  journal: Partial<Pick<JournalService, 'head' | 'onAppended'>>;
   log: Logger;
 }
 
@@ -36,42 +36,6 @@ const TAIL_KINDS = ['policy.decided', 'proposal.transitioned', 'proposal.reviewe
 const TAIL_PAGE = 5000;
 /** At most this many journal entries are read per scrape; the rest on the next ones. */
 const TAIL_MAX_PER_SCRAPE = 100_000;
-
-type AppendMode = 'append' | 'batch' | 'transaction';
-type Observer = (mode: AppendMode, seconds: number) => void;
-const INSTRUMENTED = Symbol.for('regent.metrics.journalObservers');
-
-/**
- * Times the journal service's appends (acknowledged after commit) for every registered observer.
- * The methods are wrapped once per service object; callers see no other difference.
- * Returns a function that unregisters the observer.
- */
-export function instrumentJournal(journal: MetricsDeps['journal'], observe: Observer): () => void {
-  const j = journal as Record<string | symbol, unknown>;
-  let observers = j[INSTRUMENTED] as Set<Observer> | undefined;
-  if (!observers) {
-    const set = new Set<Observer>();
-    observers = set;
-    Object.defineProperty(j, INSTRUMENTED, { value: set });
-    for (const [name, mode] of [
-      ['append', 'append'],
-      ['appendMany', 'batch'],
-      ['appendWithin', 'transaction'],
-    ] as const) {
-      const original = j[name];
-      if (typeof original !== 'function') continue;
-      j[name] = async function timed(this: unknown, ...args: unknown[]) {
-        const started = process.hrtime.bigint();
-        const result = await (original as (...a: unknown[]) => Promise<unknown>).apply(this, args);
-        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        for (const o of set) o(mode, seconds);
-        return result;
-      };
-    }
-  }
-  observers.add(observe);
-  return () => observers.delete(observe);
-}
 
 interface TailRow {
   seq: string | number;
@@ -168,8 +132,16 @@ export function createMetrics(deps: MetricsDeps) {
       registers: r,
     }),
     journalEntries: new client.Gauge({ name: 'regent_journal_entries', help: 'Entries in the journal', registers: r }),
-    journalCheckpoint: new client.Gauge({ name: 'regent_journal_checkpoint_size', help: 'Size of the latest signed checkpoint', registers: r }),
-    journalBytes: new client.Gauge({ name: 'regent_journal_bytes', help: 'Storage used by the journal table and its indexes', registers: r }),
+    journalCheckpoint: new client.Gauge({
+      name: 'regent_journal_checkpoint_size',
+      help: 'Size of the latest signed checkpoint',
+      registers: r,
+    }),
+    journalBytes: new client.Gauge({
+      name: 'regent_journal_bytes',
+      help: 'Storage used by the journal table and its indexes',
+      registers: r,
+    }),
     appendLatency: new client.Histogram({
       name: 'regent_journal_append_seconds',
       help: 'Journal append latency in this process until committed: append (group-committed), batch, transaction (inside a state change)',
@@ -194,7 +166,7 @@ export function createMetrics(deps: MetricsDeps) {
   for (const d of ['approved', 'rejected']) m.approvalLatency.zero({ decision: d });
   for (const q of ['approval', 'execution', 'proposed']) m.pending.set({ queue: q }, 0);
 
-  const stopTiming = instrumentJournal(deps.journal, (mode, s) => m.appendLatency.observe({ mode }, s));
+  const stopTiming = deps.journal.onAppended?.((mode, s) => m.appendLatency.observe({ mode }, s)) ?? (() => undefined);
 
   // The journal is read from where it stood when this process started.
   let cursor: number | undefined;

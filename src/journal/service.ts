@@ -7,7 +7,18 @@ import { SigningKeyError, type Signer } from './keys';
 import { formatCheckpoint, openNote, parseVerifierKey } from './note';
 import { detached, inTransaction, type SqlTx } from '../db/sql';
 import type { JournalStore, StoredHead } from './store';
-import { ACTOR_PATTERN, AppendInputSchema, JOURNAL_KINDS, POLICY_VERSION_PATTERN, SUBJECT_PATTERN, type AppendInput, type JournalKind, type Checkpoint, type JournalHead, type JournalQuery } from './types';
+import {
+  ACTOR_PATTERN,
+  AppendInputSchema,
+  JOURNAL_KINDS,
+  POLICY_VERSION_PATTERN,
+  SUBJECT_PATTERN,
+  type AppendInput,
+  type JournalKind,
+  type Checkpoint,
+  type JournalHead,
+  type JournalQuery,
+} from './types';
 
 /** Largest canonical `data` accepted in one entry. */
 const MAX_DATA_BYTES = 64 * 1024;
@@ -69,6 +80,9 @@ export interface InclusionProof {
  * transaction has committed; signed checkpoints every `checkpointEvery` entries or
  * `checkpointIntervalMs` of activity; reads and proofs.
  */
+export type AppendMode = 'append' | 'batch' | 'transaction';
+export type AppendObserver = (mode: AppendMode, seconds: number) => void;
+
 export function createJournalService(opts: JournalOptions) {
   const { store, signer, log } = opts;
   let queue: Pending[] = [];
@@ -76,6 +90,16 @@ export function createJournalService(opts: JournalOptions) {
   let lastTs = 0;
   let lastCheckpointSize = -1;
   let knownHead: StoredHead | undefined;
+  /** Told how long each acknowledged append took (metrics). */
+  const appendObservers = new Set<AppendObserver>();
+  async function timed<T>(mode: AppendMode, run: () => Promise<T>): Promise<T> {
+    if (appendObservers.size === 0) return run();
+    const started = process.hrtime.bigint();
+    const result = await run();
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    for (const o of appendObservers) o(mode, seconds);
+    return result;
+  }
   let timer: NodeJS.Timeout | undefined;
   let checkpointing: Promise<Checkpoint> | undefined;
   let stopped = false;
@@ -116,7 +140,8 @@ export function createJournalService(opts: JournalOptions) {
     const bad = badString(p.data);
     if (bad === 'nul') throw new InputError('journal entry data: strings may not contain NUL (\\u0000)');
     if (bad === 'surrogate') throw new InputError('journal entry data: strings must be well-formed Unicode (no lone surrogates)');
-    if (dataJcs.length * 3 > MAX_DATA_BYTES && Buffer.byteLength(dataJcs) > MAX_DATA_BYTES) throw new InputError(`journal entry data is larger than ${MAX_DATA_BYTES} bytes`);
+    if (dataJcs.length * 3 > MAX_DATA_BYTES && Buffer.byteLength(dataJcs) > MAX_DATA_BYTES)
+      throw new InputError(`journal entry data is larger than ${MAX_DATA_BYTES} bytes`);
     return { kind: p.kind, actor: p.actor, subject: p.subject, data: JSON.parse(dataJcs), dataJcs, policyVersion: p.policyVersion };
   }
 
@@ -281,7 +306,7 @@ export function createJournalService(opts: JournalOptions) {
 
     /** Appends one entry; resolves once it is committed. */
     async append(input: AppendInput): Promise<JournalEntry> {
-      const [entry] = await enqueue([validate(input)]);
+      const [entry] = await timed('append', () => enqueue([validate(input)]));
       return entry!;
     },
 
@@ -289,7 +314,7 @@ export function createJournalService(opts: JournalOptions) {
     async appendMany(inputs: readonly AppendInput[]): Promise<JournalEntry[]> {
       if (inputs.length === 0) return [];
       if (inputs.length > MAX_BATCH) throw new InputError(`at most ${MAX_BATCH} entries can be appended at once`);
-      return enqueue(inputs.map(validate));
+      return timed('batch', () => enqueue(inputs.map(validate)));
     },
 
     /**
@@ -299,11 +324,23 @@ export function createJournalService(opts: JournalOptions) {
      */
     async appendWithin(tx: SqlTx, inputs: readonly AppendInput[]): Promise<JournalEntry[]> {
       if (inputs.length === 0) return [];
-      const p = await sealAndAppend(tx, [{ bodies: inputs.map(validate), resolve: () => undefined, reject: () => undefined }], undefined);
-      // A guess for the next append until the caller commits; a wrong guess (the caller rolled
-      // back) costs the next append one more round trip, never a wrong entry.
-      knownHead = p.next;
-      return p.entries;
+      return timed('transaction', async () => {
+        const p = await sealAndAppend(tx, [{ bodies: inputs.map(validate), resolve: () => undefined, reject: () => undefined }], undefined);
+        // A guess for the next append until the caller commits; a wrong guess (the caller rolled
+        // back) costs the next append one more round trip, never a wrong entry.
+        knownHead = p.next;
+        return p.entries;
+      });
+    },
+
+    /**
+     * Registers `observe` to be told each append's duration (append: acknowledged after commit;
+     * batch: appendMany; transaction: appendWithin, inside the caller's transaction). Returns a
+     * function that unregisters it.
+     */
+    onAppended(observe: AppendObserver): () => void {
+      appendObservers.add(observe);
+      return () => appendObservers.delete(observe);
     },
 
     checkpoint,
