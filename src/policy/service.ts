@@ -7,7 +7,7 @@ import type { Logger } from '../log/logger';
 import { toDecimal, toMinor } from './amount';
 import { decide, type PolicyBundle } from './engine';
 import { formatLoadError, loadBundleFromSources, readPolicySources, type LoadError, type PolicySource } from './load';
-import type { PolicyStore, PolicySummary, StoredPolicyVersion, TotalKey } from './store';
+import type { Booking, PolicyStore, PolicySummary, StoredPolicyVersion, TotalKey } from './store';
 import { totalId } from './store';
 import type { Period } from './time';
 import type { Decision, DecisionRequest, Spent } from './types';
@@ -19,6 +19,20 @@ export interface ReservedDecision {
   decision: Decision;
   /** Ids of the reservations made for `ref` (empty unless the outcome is execute with limits). */
   reservationIds: string[];
+}
+
+/**
+ * Several requests decided in order against running totals locked once (a batch of actions
+ * that execute in one transaction). Each decision sees the amounts of the requests admitted
+ * before it, as if they had been decided one after another.
+ */
+export interface OrderedBooking {
+  /** The decision for request `i`, counting what was admitted so far. */
+  decide(i: number): Decision;
+  /** Counts an admitted decision's amounts (outcome execute, booked under `ref`) from now on. */
+  admit(decision: Decision, ref: string): void;
+  /** Writes the admitted requests' reservations and moves their running totals. */
+  flush(status: 'reserved' | 'committed'): Promise<void>;
 }
 
 export interface PolicyServiceOptions {
@@ -146,13 +160,26 @@ export function createPolicyService(opts: PolicyServiceOptions) {
   }
 
   /** One amount per running total the decision reserves against (shared totals booked once). */
-  function bookings(decision: Decision) {
+  function bookings(decision: Decision): Booking[] {
     return totalKeys(decision).map((k) => {
       const r = decision.reservations.find(
         (x) => x.delegator === k.delegator && `${x.key}@${x.tz}` === k.periodKey && x.currency === k.currency,
       )!;
       return { ...k, authority: r.authority, amountMinor: toMinor(r.amount, r.currency) };
     });
+  }
+
+  /** The decision for `request` given running totals (a decision without limits needs none). */
+  function decideWith(bundle: PolicyBundle, request: DecisionRequest, first: Decision, totals: ReadonlyMap<string, bigint>): Decision {
+    if (first.outcome !== 'execute' || first.reservations.length === 0) return first;
+    const spentBy: Record<string, Spent> = {};
+    for (const k of totalKeys(first)) {
+      const total = totals.get(totalId(k));
+      if (total === undefined) throw new Error(`running total ${k.delegator} ${k.periodKey} ${k.currency} was not locked`);
+      (spentBy[k.delegator] ??= {})[k.period] = toDecimal(total, k.currency);
+    }
+    const delegator = first.reservations.find((r) => r.authority === first.authority)?.delegator;
+    return decide(bundle, { ...request, spent: (delegator && spentBy[delegator]) || {}, spentBy });
   }
 
   return {
@@ -222,20 +249,42 @@ export function createPolicyService(opts: PolicyServiceOptions) {
       const bundle = inForce();
       const first = decide(bundle, request);
       if (first.outcome !== 'execute' || first.reservations.length === 0) return { decision: first, reservationIds: [] };
-      const keys = totalKeys(first);
       const run = async (tx: SqlTx): Promise<ReservedDecision> => {
-        const totals = await store.lockTotals(tx, keys);
-        const spentBy: Record<string, Spent> = {};
-        for (const k of keys) {
-          (spentBy[k.delegator] ??= {})[k.period] = toDecimal(totals.get(totalId(k)) ?? 0n, k.currency);
-        }
-        const delegator = first.reservations.find((r) => r.authority === first.authority)?.delegator;
-        const decision = decide(bundle, { ...request, spent: (delegator && spentBy[delegator]) || {}, spentBy });
+        const totals = await store.lockTotals(tx, totalKeys(first));
+        const decision = decideWith(bundle, request, first, totals);
         if (decision.outcome !== 'execute') return { decision, reservationIds: [] };
         const reservationIds = await store.addReservations(tx, ref, bookings(decision), opts.book);
         return { decision, reservationIds };
       };
       return within ? run(within) : store.transaction(run);
+    },
+
+    /**
+     * Opens an ordered booking for `requests` in `tx`: the running totals any of them could
+     * reserve against are locked at once (one statement), then each is decided in turn.
+     */
+    async bookInOrder(tx: SqlTx, requests: readonly DecisionRequest[]): Promise<OrderedBooking> {
+      const bundle = inForce();
+      const first = requests.map((r) => decide(bundle, r));
+      const totals = await store.lockTotals(
+        tx,
+        first.flatMap((d) => (d.outcome === 'execute' ? totalKeys(d) : [])),
+      );
+      const admitted: { ref: string; items: Booking[] }[] = [];
+      return {
+        decide: (i) => decideWith(bundle, requests[i]!, first[i]!, totals),
+        admit(decision, ref) {
+          const items = bookings(decision);
+          for (const b of items) {
+            const id = totalId(b);
+            const total = totals.get(id);
+            if (total === undefined) throw new Error(`running total ${b.delegator} ${b.periodKey} ${b.currency} was not locked`);
+            totals.set(id, total + b.amountMinor);
+          }
+          admitted.push({ ref, items });
+        },
+        flush: (status) => store.addReservationsFor(tx, admitted, status).then(() => undefined),
+      };
     },
 
     /**

@@ -28,6 +28,12 @@ export interface TotalKey {
   currency: string;
 }
 
+/** An amount booked on one running total, under the authority whose limit it counts against. */
+export interface Booking extends TotalKey {
+  authority: string;
+  amountMinor: bigint;
+}
+
 export interface ReservationRow extends TotalKey {
   id: string;
   ref: string;
@@ -73,19 +79,21 @@ export function createPolicyStore(sql: Sql) {
      * two decisions touching the same totals never deadlock, and returns them.
      */
     async lockTotals(tx: SqlTx, keys: readonly TotalKey[]): Promise<Map<string, bigint>> {
-      const sorted = [...keys].sort((a, b) => totalId(a).localeCompare(totalId(b)));
+      const sorted = [...new Map(keys.map((k) => [totalId(k), k])).values()].sort((a, b) => totalId(a).localeCompare(totalId(b)));
       const out = new Map<string, bigint>();
-      for (const k of sorted) {
-        // One statement creates the total at zero if needed and locks it: the no-op update takes
-        // the row lock that FOR UPDATE would, and RETURNING reads it.
-        const rows = await tx.query<{ total_minor: string }>(
-          `INSERT INTO spend_totals (delegator, period_key, currency, total_minor) VALUES ($1, $2, $3, 0)
-           ON CONFLICT (delegator, period_key, currency) DO UPDATE SET total_minor = spend_totals.total_minor
-           RETURNING total_minor`,
-          [k.delegator, k.periodKey, k.currency],
-        );
-        out.set(totalId(k), BigInt(rows[0]!.total_minor));
-      }
+      if (sorted.length === 0) return out;
+      // One statement creates missing totals at zero and locks them all, in the sorted order (an
+      // INSERT … SELECT takes its rows in the order given): the no-op update takes the row lock
+      // that FOR UPDATE would, and RETURNING reads it.
+      const rows = await tx.query<{ delegator: string; period_key: string; currency: string; total_minor: string }>(
+        `INSERT INTO spend_totals (delegator, period_key, currency, total_minor)
+         SELECT k.delegator, k.period_key, k.currency, 0
+           FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(delegator, period_key, currency, n) ORDER BY k.n
+         ON CONFLICT (delegator, period_key, currency) DO UPDATE SET total_minor = spend_totals.total_minor
+         RETURNING delegator, period_key, currency, total_minor`,
+        [sorted.map((k) => k.delegator), sorted.map((k) => k.periodKey), sorted.map((k) => k.currency)],
+      );
+      for (const r of rows) out.set(totalId({ delegator: r.delegator, periodKey: r.period_key, currency: r.currency.trim() }), BigInt(r.total_minor));
       return out;
     },
 
@@ -93,24 +101,47 @@ export function createPolicyStore(sql: Sql) {
     async addReservations(
       tx: SqlTx,
       ref: string,
-      items: readonly (TotalKey & { authority: string; amountMinor: bigint })[],
+      items: readonly Booking[],
       status: 'reserved' | 'committed' = 'reserved',
     ): Promise<string[]> {
-      const ids: string[] = [];
-      for (const it of items) {
-        const id = randomUUID();
-        ids.push(id);
-        // The reservation and the running total move together, in one statement.
-        await tx.query(
-          `WITH r AS (
-             INSERT INTO spend_reservations (id, ref, authority, delegator, period_key, currency, amount_minor, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING delegator, period_key, currency, amount_minor)
-           UPDATE spend_totals t SET total_minor = t.total_minor + r.amount_minor, updated_at = now()
-             FROM r WHERE t.delegator = r.delegator AND t.period_key = r.period_key AND t.currency = r.currency`,
-          [id, ref, it.authority, it.delegator, it.periodKey, it.currency, it.amountMinor.toString(), status],
-        );
-      }
-      return ids;
+      return this.addReservationsFor(tx, [{ ref, items }], status);
+    },
+
+    /**
+     * The reservations of several refs (a batch of actions decided together), inserted with their
+     * running totals moved, in one statement. Returns the new reservation ids in order.
+     */
+    async addReservationsFor(
+      tx: SqlTx,
+      batch: readonly { ref: string; items: readonly Booking[] }[],
+      status: 'reserved' | 'committed' = 'reserved',
+    ): Promise<string[]> {
+      const rows = batch.flatMap((b) =>
+        b.items.map((it) => ({
+          id: randomUUID(),
+          ref: b.ref,
+          authority: it.authority,
+          delegator: it.delegator,
+          period_key: it.periodKey,
+          currency: it.currency,
+          amount_minor: it.amountMinor.toString(),
+        })),
+      );
+      if (rows.length === 0) return [];
+      // The reservations and the running totals move together. The rows travel as one JSON
+      // document; amounts as text, so no precision is lost on the way.
+      await tx.query(
+        `WITH r AS (
+           INSERT INTO spend_reservations (id, ref, authority, delegator, period_key, currency, amount_minor, status)
+           SELECT x.id, x.ref, x.authority, x.delegator, x.period_key, x.currency, x.amount_minor::bigint, $2
+             FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, ref text, authority text, delegator text, period_key text, currency text, amount_minor text)
+           RETURNING delegator, period_key, currency, amount_minor),
+         s AS (SELECT delegator, period_key, currency, sum(amount_minor) AS amount FROM r GROUP BY delegator, period_key, currency)
+         UPDATE spend_totals t SET total_minor = t.total_minor + s.amount, updated_at = now()
+           FROM s WHERE t.delegator = s.delegator AND t.period_key = s.period_key AND t.currency = s.currency`,
+        [JSON.stringify(rows), status],
+      );
+      return rows.map((r) => r.id);
     },
 
     async hasReservations(tx: SqlTx, ref: string): Promise<boolean> {
