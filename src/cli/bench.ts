@@ -69,7 +69,7 @@ export function registerBench(program: Command): void {
           if (o.json) printJson(r);
           else
             process.stdout.write(
-              `pipeline on ${r.database}: ${r.actions_per_s} actions/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms (${r.actions} actions, ${r.concurrency} in flight)\n`,
+              `pipeline on ${r.database}: ${r.actions_per_s} actions/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms (${r.actions} actions, ${r.concurrency} in flight, ${r.requests_per_transaction} per transaction)\n`,
             );
         },
       ),

@@ -14,7 +14,7 @@ import { InputError } from '../errors/errors';
 import { BusinessFailure, runOnceAtomically } from './calls';
 import { parseInput } from './input';
 import { MessageInput, messageAttributes } from './message';
-import type { Connector, ExecutionResult, Operation, RiskAttributes, Simulation } from './types';
+import type { Connector, ExecutionResult, Operation, RiskAttributes, Simulation, WithinOutcome } from './types';
 
 export const SANDBOX_OPERATIONS = [
   'crm.discount.update',
@@ -86,6 +86,38 @@ export async function listSandboxRecords(
     [filter.system ?? null, filter.kind ?? null],
   );
   return rows.map(toRecord);
+}
+
+/** Several records in one statement, locked (in key order, as every writer locks them) when asked. */
+async function readSandboxRecords(tx: SqlTx, refs: readonly Ref[], opts: { lock?: boolean } = {}): Promise<SandboxRecord[]> {
+  if (refs.length === 0) return [];
+  const rows = await tx.query<RecordRow>(
+    `SELECT system, kind, key, data, version, updated_at FROM sandbox_records
+      WHERE (system, kind, key) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))
+      ORDER BY system, kind, key${opts.lock ? ' FOR UPDATE' : ''}`,
+    [refs.map((r) => r.system), refs.map((r) => r.kind), refs.map((r) => r.key)],
+  );
+  return rows.map(toRecord);
+}
+
+/**
+ * Writes each record's final state of a batch with the version it reached, in one statement.
+ * The versions were counted from rows this transaction holds locked; a record created by
+ * another writer since it was found missing makes the batch fail, and the caller rolls back.
+ */
+async function writeRecords(tx: SqlTx, writes: readonly { ref: Ref; data: Record<string, unknown>; version: number; created: boolean }[]): Promise<void> {
+  if (writes.length === 0) return;
+  const rows = await tx.query<{ system: string; kind: string; key: string; created: boolean }>(
+    `INSERT INTO sandbox_records (system, kind, key, data, version)
+     SELECT x.system, x.kind, x.key, x.data, x.version FROM jsonb_to_recordset($1::jsonb) AS x(system text, kind text, key text, data jsonb, version int)
+     ON CONFLICT (system, kind, key) DO UPDATE SET data = EXCLUDED.data, version = EXCLUDED.version, updated_at = now()
+     RETURNING system, kind, key, (xmax = 0) AS created`,
+    [JSON.stringify(writes.map((w) => ({ ...w.ref, data: w.data, version: w.version })))],
+  );
+  const created = new Map(rows.map((r) => [refText(r), r.created]));
+  for (const w of writes) {
+    if (created.get(refText(w.ref)) !== w.created) throw new Error(`sandbox record ${refText(w.ref)} was created by another writer during the batch`);
+  }
 }
 
 async function writeRecord(tx: SqlTx, ref: Ref, data: Record<string, unknown>): Promise<number> {
@@ -400,6 +432,47 @@ const OPERATIONS: Record<SandboxOperationName, SandboxOperation> = {
 
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
+/**
+ * What an executed write changed, as recorded in the proposal's result and the journal: the
+ * fields that changed, before and after, and for a list that grew the entries added (not the
+ * whole list twice). A new record is recorded whole.
+ */
+export function describeChange(
+  record: string,
+  version: number,
+  before: Record<string, unknown> | null,
+  after: Record<string, unknown>,
+): { record: string; version: number; before: Record<string, unknown> | null; after: Record<string, unknown>; appended?: Record<string, unknown[]> } {
+  if (before === null) return { record, version, before: null, after };
+  const was: Record<string, unknown> = {};
+  const now: Record<string, unknown> = {};
+  const appended: Record<string, unknown[]> = {};
+  for (const k of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const b = before[k];
+    const a = after[k];
+    if (JSON.stringify(b) === JSON.stringify(a)) continue;
+    const added = Array.isArray(b) && Array.isArray(a) ? appendedTo(b, a) : undefined;
+    if (added) appended[k] = added;
+    else {
+      if (k in before) was[k] = b;
+      if (k in after) now[k] = a;
+    }
+  }
+  return { record, version, before: was, after: now, ...(Object.keys(appended).length ? { appended } : {}) };
+}
+
+/** The entries `after` adds at the end of `before` (whose oldest entries may have been dropped), if that is all it does. */
+function appendedTo(before: unknown[], after: unknown[]): unknown[] | undefined {
+  const b = before.map((x) => JSON.stringify(x));
+  const a = after.map((x) => JSON.stringify(x));
+  for (let m = Math.min(a.length - 1, b.length); m >= 0; m--) {
+    let same = true;
+    for (let i = 0; i < m && same; i++) same = a[i] === b[b.length - m + i];
+    if (same) return m === 0 && b.length > 0 ? undefined : after.slice(m);
+  }
+  return undefined;
+}
+
 const describeWrites = (plan: Plan) => plan.writes.map((w) => ({ record: refText(w.ref), before: w.before, after: w.after }));
 
 // ---------------------------------------------------------------------------------------------
@@ -437,7 +510,7 @@ export function createSandboxConnector(spec: SandboxConnectorSpec, deps: { sql: 
   async function apply(tx: SqlTx, impl: NonNullable<ReturnType<typeof bound.get>>, action: string, input: Record<string, unknown>, key: string) {
     const plan = await impl.plan(input, (ref) => readSandboxRecord(tx, ref, { lock: true }), { key, now: new Date().toISOString() });
     const changes = [];
-    for (const w of plan.writes) changes.push({ record: refText(w.ref), version: await writeRecord(tx, w.ref, w.after), before: w.before, after: w.after });
+    for (const w of plan.writes) changes.push(describeChange(refText(w.ref), await writeRecord(tx, w.ref, w.after), w.before, w.after));
     return { summary: plan.summary, changes };
   }
 
@@ -475,12 +548,66 @@ export function createSandboxConnector(spec: SandboxConnectorSpec, deps: { sql: 
       return runOnceAtomically(sql, { idempotencyKey, connector: spec.id, action }, (tx) => apply(tx, r.impl, action, r.input, idempotencyKey));
     },
 
-    async executeWithin(tx, action, input, idempotencyKey) {
-      const r = resolve(action, input);
-      if (!r.ok) throw new BusinessFailure(r.error);
+    async executeManyWithin(tx, items, gate) {
       // The demo data is written outside any caller's transaction, on the ordinary path, once.
       if (!seedDone) return undefined;
-      return apply(tx, r.impl, action, r.input, idempotencyKey);
+      const now = new Date().toISOString();
+      const resolved = items.map((it) => resolve(it.action, it.input));
+      // The records each plan reads first, fetched (and locked) in one statement: a plan is run
+      // up to its first read, which names the record and stops it.
+      const wanted = new Map<string, Ref>();
+      const stop = new Error('prefetch');
+      await Promise.all(
+        resolved.map((r, i) =>
+          r.ok
+            ? r.impl.plan(r.input, async (ref) => (wanted.set(refText(ref), ref), Promise.reject(stop)), { key: items[i]!.idempotencyKey, now }).catch((err) => {
+                if (err !== stop && !(err instanceof BusinessFailure)) throw err;
+              })
+            : undefined,
+        ),
+      );
+      const held = new Map<string, SandboxRecord | undefined>([...wanted.keys()].map((k) => [k, undefined]));
+      for (const rec of await readSandboxRecords(tx, [...wanted.values()], { lock: true })) held.set(refText(rec), rec);
+      // Each plan sees the records as the items before it left them.
+      const written = new Map<string, { ref: Ref; data: Record<string, unknown>; version: number; created: boolean }>();
+      const read: Read = async (ref) => {
+        const k = refText(ref);
+        const w = written.get(k);
+        if (w) return { ...ref, data: w.data, version: w.version, updatedAt: now };
+        if (!held.has(k)) held.set(k, await readSandboxRecord(tx, ref, { lock: true }));
+        return held.get(k);
+      };
+      const out: WithinOutcome[] = [];
+      for (let i = 0; i < items.length; i++) {
+        const r = resolved[i]!;
+        if (!r.ok) {
+          out.push({ ok: false, refused: r.error });
+          continue;
+        }
+        if (!gate.admit(i)) {
+          out.push(null);
+          continue;
+        }
+        let plan: Plan;
+        try {
+          plan = await r.impl.plan(r.input, read, { key: items[i]!.idempotencyKey, now });
+        } catch (err) {
+          if (!(err instanceof BusinessFailure)) throw err;
+          out.push({ ok: false, refused: err.message });
+          continue;
+        }
+        const changes = plan.writes.map((w) => {
+          const k = refText(w.ref);
+          const before = held.get(k);
+          const version = (written.get(k)?.version ?? before?.version ?? 0) + 1;
+          written.set(k, { ref: w.ref, data: w.after, version, created: before === undefined });
+          return describeChange(k, version, w.before, w.after);
+        });
+        out.push({ ok: true, result: { summary: plan.summary, changes } });
+        gate.applied(i);
+      }
+      await writeRecords(tx, [...written.values()]);
+      return out;
     },
   };
 }

@@ -45,15 +45,36 @@ export interface Connector {
   /** Runs the operation once; the same idempotency key never produces a second business effect. */
   execute(action: string, input: Record<string, unknown>, idempotencyKey: string): Promise<ExecutionResult>;
   /**
-   * Offered by connectors whose business system lives in Regent's own database (sandbox): applies
-   * the operation inside the caller's transaction, so the effect commits together with the
-   * proposal that caused it, or not at all; exactly once without a separate call record. Throws
-   * (BusinessFailure when the system refuses) and the caller rolls back; `undefined` when it
-   * cannot run inside a transaction right now, and the caller takes the ordinary path.
+   * Offered by connectors whose business system lives in Regent's own database (sandbox):
+   * applies several operations inside the caller's transaction, so each effect commits together
+   * with the proposal that caused it, or not at all; exactly once without a separate call record.
+   * Applied in order, each seeing the effects of those before it. The gate is asked just before
+   * each item is applied and told once its effect is part of the transaction. `undefined`
+   * (before asking the gate anything) where the connector cannot act inside a transaction right
+   * now, and the caller takes the ordinary path; any throw and the caller rolls everything back.
    */
-  executeWithin?(tx: SqlTx, action: string, input: Record<string, unknown>, idempotencyKey: string): Promise<Record<string, unknown> | undefined>;
+  executeManyWithin?(tx: SqlTx, items: readonly WithinItem[], gate: WithinGate): Promise<WithinOutcome[] | undefined>;
   close?(): Promise<void>;
 }
+
+export interface WithinItem {
+  action: string;
+  input: Record<string, unknown>;
+  idempotencyKey: string;
+}
+
+export interface WithinGate {
+  /** Asked just before item `i` is applied: false leaves it out. */
+  admit(i: number): boolean;
+  /** Told once item `i`'s effect is part of the transaction. */
+  applied(i: number): void;
+}
+
+/**
+ * One item of executeManyWithin: its result, or why the business system refused it (nothing of
+ * it applied), or null where the gate left it out.
+ */
+export type WithinOutcome = { ok: true; result: Record<string, unknown> } | { ok: false; refused: string } | null;
 
 /** All connectors in force, indexed by action (an action belongs to exactly one connector). */
 export interface ConnectorRegistry {

@@ -22,6 +22,8 @@ export interface PipelineBenchResult {
   database: 'embedded' | 'postgres';
   actions: number;
   concurrency: number;
+  /** Requests per transaction where they executed with their decision (group commit). */
+  requests_per_transaction: number;
 }
 
 /** The bench twin's authority: discounts up to 20% execute, with a limit no bench reaches. */
@@ -135,6 +137,7 @@ export async function benchPipeline(o: {
     // Warm-up, then the measured run.
     for (let i = 0; i < Math.min(20, o.actions); i++) await one(-1 - i);
     const latencies: number[] = [];
+    const before = proposals.inlineStats();
     let next = 0;
     const t = performance.now();
     await Promise.all(
@@ -143,6 +146,7 @@ export async function benchPipeline(o: {
       }),
     );
     const seconds = (performance.now() - t) / 1000;
+    const after = proposals.inlineStats();
     await proposals.stop();
     policy.stop();
     await journal.stop();
@@ -155,6 +159,7 @@ export async function benchPipeline(o: {
       database: db.kind,
       actions: o.actions,
       concurrency: o.concurrency,
+      requests_per_transaction: Math.round(((after.requests - before.requests) / Math.max(1, after.batches - before.batches)) * 10) / 10,
     };
   } finally {
     await scratch.dispose();

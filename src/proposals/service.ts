@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { BusinessFailure } from '../connectors/calls';
 import type { Connector, ConnectorRegistry, Operation } from '../connectors/types';
 import type { SqlTx } from '../db/sql';
 import { ConflictError, InputError, NotFoundError, RegentError, UnavailableError } from '../errors/errors';
@@ -9,6 +8,7 @@ import type { AppendInput } from '../journal/types';
 import type { Logger } from '../log/logger';
 import type { PolicyService } from '../policy/service';
 import type { Decision, DecisionRequest, Mode } from '../policy/types';
+import { createInlineExecutor } from './inline';
 import type { NewProposal, ProposalPatch, ProposalStore } from './store';
 import {
   CreateProposalSchema,
@@ -59,7 +59,7 @@ export const DEFAULT_PROPOSAL_OPTIONS: ProposalOptions = {
 export interface ProposalDeps {
   store: ProposalStore;
   journal: Pick<JournalService, 'appendWithin' | 'append'>;
-  policy: Pick<PolicyService, 'bundle' | 'version' | 'decide' | 'decideAndReserve' | 'reserveApproved' | 'release' | 'commit'>;
+  policy: Pick<PolicyService, 'bundle' | 'version' | 'decide' | 'decideAndReserve' | 'bookInOrder' | 'reserveApproved' | 'release' | 'commit'>;
   connectors: () => ConnectorRegistry;
   twins: TwinPort;
   log: Logger;
@@ -91,9 +91,6 @@ class Retry extends Error {
     super(`idempotency key already used by proposal ${existing.id}`);
   }
 }
-
-/** Thrown inside the inline transaction to roll it back and take the ordinary path. */
-const NOT_INLINE = new Error('not executed inline');
 
 
 /**
@@ -127,21 +124,20 @@ export function createProposalService(deps: ProposalDeps) {
     };
   }
 
-  /** A failed inline attempt left nothing behind (rolled back): the ordinary path takes over. */
-  function notInline(err: unknown): undefined {
-    if (err instanceof Retry) throw err;
-    if (err !== NOT_INLINE && !(err instanceof BusinessFailure)) {
-      log.warn('could not execute with the decision; taking the ordinary path', { error: err });
-    }
-    return undefined;
-  }
-
   /** Inserts a new proposal; a used idempotency key rolls the whole transaction back (Retry). */
   async function insertOrRetry(tx: SqlTx, p: NewProposal & { id: string }): Promise<Proposal> {
     const r = await store.insert(p, tx);
     if (!r.created) throw new Retry(r.proposal);
     return r.proposal;
   }
+
+  const inline = createInlineExecutor({
+    store,
+    policy,
+    journal,
+    log,
+    executes: (d) => OUTCOME_STATUS[d.outcome] === 'approved',
+  });
 
   function assertTransition(p: Proposal, to: ProposalStatus): void {
     if (!TRANSITIONS[p.status].includes(to)) {
@@ -167,6 +163,26 @@ export function createProposalService(deps: ProposalDeps) {
         approval: d.approval && { approvers: d.approval.approvers, quorum: d.approval.quorum, expiresAt: d.approval.expiresAt },
       },
       policyVersion: d.policyVersion,
+    };
+  }
+
+  /** The entry of a proposal's creation, `to` its first status. */
+  function createdEntry(p: Proposal, to: ProposalStatus, d: Decision): AppendInput {
+    return {
+      ...transitionEntry(
+        { ...p, status: 'proposed' },
+        to,
+        `twin:${p.twin}`,
+        d.reasons.find((x) => x.code !== 'granted' && x.code !== 'approval_tier')?.message ?? d.outcome,
+      ),
+      data: {
+        twin: p.twin,
+        action: p.action,
+        from: null,
+        to,
+        rationale: p.rationale,
+        ...(p.context ? { context: p.context } : {}),
+      },
     };
   }
 
@@ -412,13 +428,13 @@ export function createProposalService(deps: ProposalDeps) {
         }
         return { proposal: existing, created: false };
       };
-      // Execute mode with a connector whose system lives in this database: decide, book, act and
-      // record in one transaction (the effect and its proposal commit together, exactly once).
-      // Anything unusual on the way falls back to the ordinary path: recorded, then executed.
-      const inline = resolved?.connector.executeWithin && twin.mode === 'execute' && !twin.halted ? resolved : undefined;
+      // Execute mode with a connector whose system lives in this database: decided, booked,
+      // applied and recorded in one transaction, batched with other such requests (inline.ts).
+      // Anything unusual on the way leaves the request to the ordinary path: recorded, then executed.
       let result: { proposal: Proposal; created: boolean };
       try {
-        result = inline ? ((await recordAndExecute(twin, input, args, argsHash, inline, opts.context).catch(notInline)) ?? (await record())) : await record();
+        const done = resolved && twin.mode === 'execute' && !twin.halted && inline.supports(resolved.connector) ? await executeWithDecision(resolved.connector) : undefined;
+        result = done ?? (await record());
       } catch (err) {
         if (err instanceof Retry) return asRetry(err.existing);
         if (err instanceof RegentError) {
@@ -467,69 +483,43 @@ export function createProposalService(deps: ProposalDeps) {
         });
       }
 
-      function createdEntry(p: Proposal, to: ProposalStatus, d: Decision): AppendInput {
-        return {
-          ...transitionEntry(
-            { ...p, status: 'proposed' },
-            to,
-            `twin:${twin!.id}`,
-            d.reasons.find((x) => x.code !== 'granted' && x.code !== 'approval_tier')?.message ?? d.outcome,
-          ),
-          data: {
-            twin: twin!.id,
-            action: input.action,
-            from: null,
-            to,
-            rationale: input.rationale,
-            ...(opts.context ? { context: opts.context } : {}),
-          },
-        };
-      }
-
-      /**
-       * The inline path. Resolves undefined (and leaves nothing behind) where the ordinary path
-       * must take the request: the decision was not execute, or the connector cannot act inside
-       * this transaction now.
-       */
-      async function recordAndExecute(
-        t: NonNullable<typeof twin>,
-        body: typeof input,
-        validArgs: Record<string, unknown>,
-        hash: string,
-        target: NonNullable<typeof inline>,
-        context: Record<string, unknown> | undefined,
-      ): Promise<{ proposal: Proposal; created: boolean } | undefined> {
+      async function executeWithDecision(connector: Connector): Promise<{ proposal: Proposal; created: boolean } | undefined> {
         const id = randomUUID();
-        const req = request(t, body.action, target.operation.attributes(validArgs));
-        return store.transaction(async (tx) => {
-          const { decision: d } = await policy.decideAndReserve(req, subject(id), tx, { book: 'committed' });
-          const place = placement(d, t.mode, Date.now());
-          if (place.status !== 'approved') throw NOT_INLINE;
-          const outcome = await target.connector.executeWithin!(tx, body.action, validArgs, id);
-          if (!outcome) throw NOT_INLINE;
-          const p = await insertOrRetry(tx, {
-            id,
-            twin: t.id,
-            action: body.action,
-            args: validArgs,
-            argsHash: hash,
-            rationale: body.rationale,
-            idempotencyKey: body.idempotencyKey,
-            decision: d,
-            context: context ?? null,
-            ...place,
-            status: 'executed',
-            result: outcome,
-            attempts: 1,
-          });
-          await journal.appendWithin(tx, [
-            decisionEntry(id, t.id, `twin:${t.id}`, req, d),
-            createdEntry(p, 'approved', d),
-            transitionEntry({ ...p, status: 'approved' }, 'executing', 'system', 'executed with its decision (in-database connector)', { executor, attempt: 1 }),
-            transitionEntry({ ...p, status: 'executing' }, 'executed', 'system', 'executed', { result: outcome }),
-          ]);
-          return { proposal: p, created: true };
+        const req = request(twin!, input.action, resolved!.operation.attributes(args));
+        const o = await inline.submit({
+          id,
+          twin: twin!.id,
+          idempotencyKey: input.idempotencyKey,
+          request: req,
+          connector,
+          action: input.action,
+          args,
+          record: (d, result) => ({
+            row: {
+              id,
+              twin: twin!.id,
+              action: input.action,
+              args,
+              argsHash,
+              rationale: input.rationale,
+              idempotencyKey: input.idempotencyKey,
+              decision: d,
+              context: opts.context ?? null,
+              ...placement(d, twin!.mode, Date.now()),
+              status: 'executed',
+              result,
+              attempts: 1,
+            },
+            entries: (p) => [
+              decisionEntry(id, p.twin, `twin:${p.twin}`, req, d),
+              createdEntry(p, 'approved', d),
+              transitionEntry({ ...p, status: 'approved' }, 'executing', 'system', 'executed with its decision (in-database connector)', { executor, attempt: 1 }),
+              transitionEntry({ ...p, status: 'executing' }, 'executed', 'system', 'executed', { result }),
+            ],
+          }),
         });
+        if (o.kind === 'taken') throw new Retry(o.existing);
+        return o.kind === 'executed' ? { proposal: o.proposal, created: true } : undefined;
       }
     },
 
@@ -808,6 +798,9 @@ export function createProposalService(deps: ProposalDeps) {
     },
 
     pendingCount: () => store.pendingCount(),
+
+    /** Requests executed with their decision: transactions run and requests carried. */
+    inlineStats: () => inline.stats(),
 
     start(): void {
       sweepTimer = setInterval(

@@ -133,6 +133,45 @@ export function createProposalStore(sql: Sql) {
       return { proposal: existing, created: false };
     },
 
+    /**
+     * Inserts several new proposals in one statement. Returns those inserted, in order; one whose
+     * (twin, idempotency key) is taken is left out (the caller compares the counts).
+     */
+    async insertMany(tx: Pick<Sql, 'query'>, ps: readonly (NewProposal & { id: string })[]): Promise<Proposal[]> {
+      if (ps.length === 0) return [];
+      const rows = await tx.query<Row>(
+        `INSERT INTO proposals (id, twin_id, action, args, args_hash, rationale, idempotency_key, status, decision, policy_version, approval, expires_at, audit, context, result, attempts)
+         SELECT x.id, x.twin_id, x.action, x.args, x.args_hash, x.rationale, x.idempotency_key, x.status, x.decision, x.policy_version, x.approval, x.expires_at, x.audit, x.context, x.result, x.attempts
+           FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, twin_id text, action text, args jsonb, args_hash text, rationale text, idempotency_key text, status text, decision jsonb, policy_version text, approval jsonb, expires_at timestamptz, audit text, context jsonb, result jsonb, attempts int)
+         ON CONFLICT (twin_id, idempotency_key) DO NOTHING
+         RETURNING ${COLUMNS}`,
+        [
+          JSON.stringify(
+            ps.map((p) => ({
+              id: p.id,
+              twin_id: p.twin,
+              action: p.action,
+              args: p.args,
+              args_hash: p.argsHash,
+              rationale: p.rationale,
+              idempotency_key: p.idempotencyKey,
+              status: p.status,
+              decision: p.decision,
+              policy_version: p.decision.policyVersion,
+              approval: p.approval,
+              expires_at: p.expiresAt,
+              audit: p.audit,
+              context: p.context,
+              result: p.result ?? null,
+              attempts: p.attempts ?? 0,
+            })),
+          ),
+        ],
+      );
+      const byId = new Map(rows.map((r) => [r.id, toProposal(r)]));
+      return ps.flatMap((p) => byId.get(p.id) ?? []);
+    },
+
     async byIdempotencyKey(twin: string, key: string, tx: Pick<Sql, 'query'> = sql): Promise<Proposal | undefined> {
       const rows = await tx.query<Row>(`SELECT ${COLUMNS} FROM proposals WHERE twin_id = $1 AND idempotency_key = $2`, [twin, key]);
       return rows[0] && toProposal(rows[0]);

@@ -1,0 +1,183 @@
+import type { Connector } from '../connectors/types';
+import { detached, type SqlTx } from '../db/sql';
+import type { JournalService } from '../journal/service';
+import type { AppendInput } from '../journal/types';
+import type { Logger } from '../log/logger';
+import type { PolicyService } from '../policy/service';
+import type { Decision, DecisionRequest } from '../policy/types';
+import type { NewProposal, ProposalStore } from './store';
+import type { Proposal } from './types';
+
+/**
+ * Execution together with the decision, in batches (group commit for governed actions).
+ *
+ * An action request in execute mode whose connector's system lives in Regent's own database
+ * (sandbox) is decided, booked, applied and recorded in one transaction: the effect commits
+ * together with its proposal and journal entries, or not at all. Requests arriving while a
+ * transaction is running wait and go together in the next one, which locks the running totals
+ * once, decides them in order (each counting the amounts admitted before it), reads and writes
+ * the records they touch, inserts their proposals and appends their journal entries in a few
+ * statements instead of a few per request.
+ *
+ * Anything unusual leaves the request to the ordinary path (recorded, then executed by the
+ * outbox): a decision other than execute, a refusal by the business system, a connector that
+ * cannot act in a transaction now. A batch that fails as a whole rolls back and its requests are
+ * tried one by one, so one bad request never takes others down with it.
+ */
+
+/** One action request that may execute with its decision. */
+export interface InlineItem {
+  /** The new proposal's id, which is also the connector's idempotency key. */
+  id: string;
+  twin: string;
+  idempotencyKey: string;
+  request: DecisionRequest;
+  connector: Connector;
+  action: string;
+  args: Record<string, unknown>;
+  /** The proposal row and journal entries once it executed with decision `d` and `result`. */
+  record(d: Decision, result: Record<string, unknown>): InlineRecord;
+}
+
+export type InlineOutcome =
+  | { kind: 'executed'; proposal: Proposal }
+  /** The idempotency key was already used: nothing was written for this request. */
+  | { kind: 'taken'; existing: Proposal }
+  /** Not executed here (nothing was written for it): the ordinary path takes the request. */
+  | { kind: 'ordinary' };
+
+export interface InlineRecord {
+  row: NewProposal & { id: string };
+  entries(p: Proposal): AppendInput[];
+}
+
+export interface InlineDeps {
+  store: Pick<ProposalStore, 'transaction' | 'insertMany' | 'byIdempotencyKey'>;
+  policy: Pick<PolicyService, 'bookInOrder'>;
+  journal: Pick<JournalService, 'appendWithin'>;
+  log: Logger;
+  /** Whether decision `d` lets the request execute at once. */
+  executes(d: Decision): boolean;
+  /** Most requests per transaction. */
+  maxBatch?: number;
+}
+
+/** Thrown inside a batch to roll it back: an idempotency key in it was already used. */
+class KeyTaken extends Error {
+  constructor() {
+    super('an idempotency key in the batch was already used');
+  }
+}
+
+export function createInlineExecutor(deps: InlineDeps) {
+  const { store, policy, journal, log } = deps;
+  const maxBatch = deps.maxBatch ?? 64;
+  const queue: { item: InlineItem; resolve: (o: InlineOutcome) => void }[] = [];
+  let pumping: Promise<void> | undefined;
+  /** Transactions run and requests they carried (a retry one by one counts again). */
+  const stats = { batches: 0, requests: 0 };
+
+  async function executeBatch(tx: SqlTx, items: readonly InlineItem[]): Promise<InlineOutcome[]> {
+    const booking = await policy.bookInOrder(
+      tx,
+      items.map((i) => i.request),
+    );
+    const decided: (Decision | undefined)[] = [];
+    const results: (Record<string, unknown> | undefined)[] = [];
+    const byConnector = new Map<Connector, number[]>();
+    items.forEach((it, i) => {
+      const list = byConnector.get(it.connector);
+      if (list) list.push(i);
+      else byConnector.set(it.connector, [i]);
+    });
+    for (const [connector, index] of byConnector) {
+      const outcomes = await connector.executeManyWithin!(
+        tx,
+        index.map((i) => ({ action: items[i]!.action, input: items[i]!.args, idempotencyKey: items[i]!.id })),
+        {
+          admit: (j) => {
+            const d = (decided[index[j]!] = booking.decide(index[j]!));
+            return deps.executes(d);
+          },
+          applied: (j) => booking.admit(decided[index[j]!]!, `proposal:${items[index[j]!]!.id}`),
+        },
+      );
+      outcomes?.forEach((o, j) => {
+        if (o?.ok) results[index[j]!] = o.result;
+      });
+    }
+    const done = items.flatMap((it, i) => (results[i] ? [{ i, record: it.record(decided[i]!, results[i]!) }] : []));
+    const out: InlineOutcome[] = items.map(() => ({ kind: 'ordinary' }));
+    if (done.length === 0) return out;
+    await booking.flush('committed');
+    const inserted = await store.insertMany(
+      tx,
+      done.map((d) => d.record.row),
+    );
+    if (inserted.length !== done.length) throw new KeyTaken();
+    await journal.appendWithin(
+      tx,
+      inserted.flatMap((p, k) => done[k]!.record.entries(p)),
+    );
+    inserted.forEach((p, k) => (out[done[k]!.i] = { kind: 'executed', proposal: p }));
+    return out;
+  }
+
+  async function run(batch: readonly { item: InlineItem; resolve: (o: InlineOutcome) => void }[]): Promise<void> {
+    stats.batches++;
+    stats.requests += batch.length;
+    try {
+      const outcomes = await store.transaction((tx) => executeBatch(tx, batch.map((b) => b.item)));
+      batch.forEach((b, i) => b.resolve(outcomes[i]!));
+      return;
+    } catch (err) {
+      // Nothing of the batch was written. Several: each on its own, so one cannot fail the rest.
+      if (batch.length > 1) {
+        for (const b of batch) await run([b]);
+        return;
+      }
+      const { item, resolve } = batch[0]!;
+      if (err instanceof KeyTaken) {
+        const existing = await store.byIdempotencyKey(item.twin, item.idempotencyKey).catch(() => undefined);
+        resolve(existing ? { kind: 'taken', existing } : { kind: 'ordinary' });
+        return;
+      }
+      log.warn('could not execute with the decision; taking the ordinary path', { error: err, action: item.action, twin: item.twin });
+      resolve({ kind: 'ordinary' });
+    }
+  }
+
+  async function pump(): Promise<void> {
+    try {
+      while (queue.length > 0) await run(queue.splice(0, maxBatch));
+    } finally {
+      pumping = undefined;
+    }
+  }
+
+  return {
+    /**
+     * Decides and executes `item` with its decision, together with whatever else is waiting.
+     * Never rejects: a request that cannot execute here comes back as `ordinary`.
+     */
+    submit(item: InlineItem): Promise<InlineOutcome> {
+      return new Promise((resolve) => {
+        queue.push({ item, resolve });
+        pumping ??= detached(() => pump());
+      });
+    },
+
+    /** Whether `connector` can take part (its system lives in Regent's database). */
+    supports: (connector: Connector): boolean => typeof connector.executeManyWithin === 'function',
+
+    /** How many transactions ran, carrying how many requests. */
+    stats: (): { batches: number; requests: number } => ({ ...stats }),
+
+    /** Resolves once nothing is queued or running. */
+    async idle(): Promise<void> {
+      while (pumping) await pumping;
+    },
+  };
+}
+
+export type InlineExecutor = ReturnType<typeof createInlineExecutor>;
