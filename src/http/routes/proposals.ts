@@ -210,9 +210,11 @@ export const proposalApi: ApiModule = {
 
     return [
       implement(endpoints.create, async ({ body }, req, res) => {
-        const { proposal, created } = await proposals.create(req.principal.id, body);
+        const who = req.principal;
+        const { proposal, created } = await proposals.create(who.id, body);
         if (!created) res.setHeader('Idempotent-Replayed', 'true');
-        return reply(created ? 201 : 200, await viewOne(proposal));
+        // A twin's key carries its owner (read when the key was checked): no second lookup.
+        return reply(created ? 201 : 200, who.kind === 'twin' ? view(proposal, who.owner) : await viewOne(proposal));
       }),
 
       implement(endpoints.list, async ({ query }, req) => {
