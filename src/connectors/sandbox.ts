@@ -450,10 +450,11 @@ export function describeChange(
   for (const k of new Set([...Object.keys(before), ...Object.keys(after)])) {
     const b = before[k];
     const a = after[k];
-    if (JSON.stringify(b) === JSON.stringify(a)) continue;
+    // A plan keeps what it does not change (the same values), so most fields end here cheaply.
+    if (a === b) continue;
     const added = Array.isArray(b) && Array.isArray(a) ? appendedTo(b, a) : undefined;
     if (added) appended[k] = added;
-    else {
+    else if (!same(a, b)) {
       if (k in before) was[k] = b;
       if (k in after) now[k] = a;
     }
@@ -461,14 +462,18 @@ export function describeChange(
   return { record, version, before: was, after: now, ...(Object.keys(appended).length ? { appended } : {}) };
 }
 
-/** The entries `after` adds at the end of `before` (whose oldest entries may have been dropped), if that is all it does. */
+const same = (a: unknown, b: unknown) => a === b || JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * The entries `after` adds at the end of `before` (whose oldest entries may have been dropped),
+ * if that is all it does. Kept entries are usually the very same values, compared by reference
+ * before by content.
+ */
 function appendedTo(before: unknown[], after: unknown[]): unknown[] | undefined {
-  const b = before.map((x) => JSON.stringify(x));
-  const a = after.map((x) => JSON.stringify(x));
-  for (let m = Math.min(a.length - 1, b.length); m >= 0; m--) {
-    let same = true;
-    for (let i = 0; i < m && same; i++) same = a[i] === b[b.length - m + i];
-    if (same) return m === 0 && b.length > 0 ? undefined : after.slice(m);
+  for (let m = Math.min(after.length - 1, before.length); m >= 0; m--) {
+    let ok = true;
+    for (let i = 0; i < m && ok; i++) ok = same(after[i], before[before.length - m + i]);
+    if (ok) return m === 0 && before.length > 0 ? undefined : after.slice(m);
   }
   return undefined;
 }

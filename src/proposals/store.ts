@@ -139,12 +139,12 @@ export function createProposalStore(sql: Sql) {
      */
     async insertMany(tx: Pick<Sql, 'query'>, ps: readonly (NewProposal & { id: string })[]): Promise<Proposal[]> {
       if (ps.length === 0) return [];
-      const rows = await tx.query<Row>(
+      const rows = await tx.query<Pick<Row, 'id' | 'expires_at' | 'created_at' | 'updated_at'>>(
         `INSERT INTO proposals (id, twin_id, action, args, args_hash, rationale, idempotency_key, status, decision, policy_version, approval, expires_at, audit, context, result, attempts)
          SELECT x.id, x.twin_id, x.action, x.args, x.args_hash, x.rationale, x.idempotency_key, x.status, x.decision, x.policy_version, x.approval, x.expires_at, x.audit, x.context, x.result, x.attempts
            FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, twin_id text, action text, args jsonb, args_hash text, rationale text, idempotency_key text, status text, decision jsonb, policy_version text, approval jsonb, expires_at timestamptz, audit text, context jsonb, result jsonb, attempts int)
          ON CONFLICT (twin_id, idempotency_key) DO NOTHING
-         RETURNING ${COLUMNS}`,
+         RETURNING id, expires_at, created_at, updated_at`,
         [
           JSON.stringify(
             ps.map((p) => ({
@@ -168,8 +168,35 @@ export function createProposalStore(sql: Sql) {
           ),
         ],
       );
-      const byId = new Map(rows.map((r) => [r.id, toProposal(r)]));
-      return ps.flatMap((p) => byId.get(p.id) ?? []);
+      // Only what the database adds comes back: the rest is what was sent (not parsed again).
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return ps.flatMap((p): Proposal[] => {
+        const r = byId.get(p.id);
+        if (!r) return [];
+        return [
+          {
+            id: p.id,
+            twin: p.twin,
+            action: p.action,
+            args: p.args,
+            argsHash: p.argsHash,
+            rationale: p.rationale,
+            idempotencyKey: p.idempotencyKey,
+            status: p.status,
+            decision: p.decision,
+            policyVersion: p.decision.policyVersion,
+            approval: p.approval,
+            expiresAt: iso(r.expires_at),
+            attempts: p.attempts ?? 0,
+            result: p.result ?? null,
+            error: null,
+            audit: p.audit,
+            context: p.context,
+            createdAt: iso(r.created_at)!,
+            updatedAt: iso(r.updated_at)!,
+          },
+        ];
+      });
     },
 
     async byIdempotencyKey(twin: string, key: string, tx: Pick<Sql, 'query'> = sql): Promise<Proposal | undefined> {
