@@ -69,6 +69,20 @@ class KeyTaken extends Error {
   }
 }
 
+/**
+ * Whether a failed batch may have failed because of one of its requests (a value the database
+ * refused, an idempotency key taken, a record changed under it), rather than because the
+ * database is unreachable, shutting down, out of resources or timed out (SQLSTATE classes 08,
+ * 53, 57; a dropped connection has no SQLSTATE at all).
+ */
+export function perRequest(err: unknown): boolean {
+  if (err instanceof KeyTaken) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return !/^(08|53|57)/.test(code);
+  const message = err instanceof Error ? err.message : String(err);
+  return !/connect|terminated|timeout|ECONN|EPIPE|socket|closed/i.test(message);
+}
+
 export function createInlineExecutor(deps: InlineDeps) {
   const { store, policy, journal, log } = deps;
   const maxBatch = deps.maxBatch ?? 64;
@@ -131,7 +145,14 @@ export function createInlineExecutor(deps: InlineDeps) {
       batch.forEach((b, i) => b.resolve(outcomes[i]!));
       return;
     } catch (err) {
-      // Nothing of the batch was written. Several: each on its own, so one cannot fail the rest.
+      // Nothing of the batch was written. When the database itself failed, trying again here
+      // would only queue the others behind more failures: the ordinary path answers each.
+      if (!perRequest(err)) {
+        log.warn('could not execute with the decision; taking the ordinary path', { error: err, requests: batch.length });
+        for (const b of batch) b.resolve({ kind: 'ordinary' });
+        return;
+      }
+      // Several: each on its own, so one cannot fail the rest.
       if (batch.length > 1) {
         for (const b of batch) await run([b]);
         return;
@@ -170,8 +191,8 @@ export function createInlineExecutor(deps: InlineDeps) {
     /** Whether `connector` can take part (its system lives in Regent's database). */
     supports: (connector: Connector): boolean => typeof connector.executeManyWithin === 'function',
 
-    /** How many transactions ran, carrying how many requests. */
-    stats: (): { batches: number; requests: number } => ({ ...stats }),
+    /** How many transactions ran, carrying how many requests, and how many requests wait now. */
+    stats: (): { batches: number; requests: number; waiting: number } => ({ ...stats, waiting: queue.length }),
 
     /** Resolves once nothing is queued or running. */
     async idle(): Promise<void> {

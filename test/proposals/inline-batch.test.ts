@@ -10,6 +10,7 @@ import { verifyExport } from '../../src/journal/verify';
 import { createPeopleService } from '../../src/people/service';
 import { createPolicyService, type PolicyService } from '../../src/policy/service';
 import { createPolicyStore } from '../../src/policy/store';
+import { perRequest } from '../../src/proposals/inline';
 import { createProposalService, type ProposalService } from '../../src/proposals/service';
 import { createProposalStore } from '../../src/proposals/store';
 import type { Proposal } from '../../src/proposals/types';
@@ -61,6 +62,10 @@ describeEachDatabase('governed actions executed with their decision, in batches'
   let proposals: ProposalService;
   /** Batches holding an account named here fail as a whole (not a business refusal). */
   const poisoned = new Set<string>();
+  /** Set: every batch of several fails the way a lost database connection does. */
+  let connectionLost = false;
+  /** While set, a transaction waits for it before it begins (so that requests queue up behind it). */
+  let hold: Promise<void> | undefined;
 
   beforeAll(async () => {
     db = await getDb().open();
@@ -81,12 +86,19 @@ describeEachDatabase('governed actions executed with their decision, in batches'
     const connector: Connector = {
       ...sandbox,
       async executeManyWithin(tx, items, gate) {
+        if (connectionLost && items.length > 1) throw new Error('Connection terminated unexpectedly');
         if (items.length > 1 && items.some((i) => poisoned.has(String(i.input.account)))) throw new Error('this batch breaks');
         return sandbox.executeManyWithin!(tx, items, gate);
       },
     };
+    const store = createProposalStore(db.sql);
+    const begin = store.transaction;
+    store.transaction = (async (fn: Parameters<typeof begin>[0]) => {
+      await hold;
+      return begin(fn);
+    }) as typeof begin;
     proposals = createProposalService({
-      store: createProposalStore(db.sql),
+      store,
       journal,
       policy,
       connectors: () => createRegistry([connector]),
@@ -113,6 +125,29 @@ describeEachDatabase('governed actions executed with their decision, in batches'
     return (await verifyExport(out, { keyText: journal.vkeyText })).ok;
   }
 
+  const until = async (what: () => boolean) => {
+    for (let i = 0; i < 1000 && !what(); i++) await new Promise((r) => setTimeout(r, 2));
+    expect(what()).toBe(true);
+  };
+
+  /**
+   * Sends the requests `send` makes while a batch is held up before it begins, so that they all
+   * wait and go together in the next one (as they would under load), then lets it run.
+   */
+  async function together<T>(n: number, send: () => Promise<T>[]): Promise<T[]> {
+    let release!: () => void;
+    hold = new Promise((r) => (release = r));
+    const started = proposals.inlineStats().batches;
+    const blocker = proposals.create('wide-twin', discount(`blocker-${started}`, 'initech', 1));
+    await until(() => proposals.inlineStats().batches > started);
+    const sent = send();
+    await until(() => proposals.inlineStats().waiting === n);
+    hold = undefined;
+    release();
+    expect((await blocker).proposal.status).toBe('executed');
+    return Promise.all(sent);
+  }
+
   const total = async (delegator: string) =>
     (await db.sql.query<{ t: string }>('SELECT COALESCE(sum(total_minor), 0)::text AS t FROM spend_totals WHERE delegator = $1', [delegator]))[0]!.t;
 
@@ -127,12 +162,10 @@ describeEachDatabase('governed actions executed with their decision, in batches'
   it('executes concurrent requests together, each seeing the records as the ones before it left them', async () => {
     const before = (await readSandboxRecord(db.sql, { system: 'crm', kind: 'account', key: 'globex' }))!;
     const stats = proposals.inlineStats();
-    const results = await Promise.all(
-      Array.from({ length: 24 }, (_, i) => proposals.create('wide-twin', discount(`same-${i}`, 'globex', i % 20))),
-    );
+    const results = await together(24, () => Array.from({ length: 24 }, (_, i) => proposals.create('wide-twin', discount(`same-${i}`, 'globex', i % 20))));
     const after = proposals.inlineStats();
-    expect(after.requests - stats.requests).toBe(24);
-    expect(after.batches - stats.batches).toBeLessThan(24); // some went together
+    expect(after.requests - stats.requests).toBe(1 + 24);
+    expect(after.batches - stats.batches).toBe(1 + 1); // the 24 went together
     expect(results.every((r) => r.created && r.proposal.status === 'executed')).toBe(true);
     const record = (await readSandboxRecord(db.sql, { system: 'crm', kind: 'account', key: 'globex' }))!;
     expect(record.version).toBe(before.version + 24);
@@ -156,7 +189,7 @@ describeEachDatabase('governed actions executed with their decision, in batches'
   });
 
   it('never lets a batch pass a running total: the requests beyond it wait for approval', async () => {
-    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => proposals.create('tight-twin', discount(`tight-${i}`, 'initech', 3))));
+    const results = await together(30, () => Array.from({ length: 30 }, (_, i) => proposals.create('tight-twin', discount(`tight-${i}`, 'initech', 3))));
     const executed = results.filter((r) => r.proposal.status === 'executed');
     expect(executed).toHaveLength(10); // 10 × 10.00 EUR fill the 100 EUR month
     expect(results.filter((r) => r.proposal.status === 'pending_approval')).toHaveLength(20);
@@ -169,7 +202,7 @@ describeEachDatabase('governed actions executed with their decision, in batches'
 
   it('answers one request sent twice at once with one proposal and one effect', async () => {
     const before = (await readSandboxRecord(db.sql, { system: 'crm', kind: 'account', key: 'umbrella' }))!;
-    const [a, b, c] = await Promise.all([
+    const [a, b, c] = await together(3, () => [
       proposals.create('wide-twin', discount('twice', 'umbrella', 7)),
       proposals.create('wide-twin', discount('twice', 'umbrella', 7)),
       proposals.create('wide-twin', discount('other', 'umbrella', 8)),
@@ -182,7 +215,7 @@ describeEachDatabase('governed actions executed with their decision, in batches'
   });
 
   it('leaves a request the business system refuses to the ordinary path, and executes the rest', async () => {
-    const results = await Promise.all([
+    const results = await together(3, () => [
       proposals.create('wide-twin', discount('ok-1', 'acme', 4)),
       proposals.create('wide-twin', discount('refused', 'nobody-inc', 4)),
       proposals.create('wide-twin', discount('ok-2', 'acme', 6)),
@@ -199,14 +232,14 @@ describeEachDatabase('governed actions executed with their decision, in batches'
     poisoned.add('poison-inc');
     try {
       const stats = proposals.inlineStats();
-      const results = await Promise.all([
+      const results = await together(4, () => [
         proposals.create('wide-twin', discount('p-1', 'acme', 2)),
         proposals.create('wide-twin', discount('p-2', 'acme', 3)),
         proposals.create('wide-twin', discount('p-poison', 'poison-inc', 3)),
         proposals.create('wide-twin', discount('p-3', 'globex', 3)),
       ]);
       expect(results.map((r) => r.proposal.status)).toEqual(['executed', 'executed', 'approved', 'executed']);
-      expect(proposals.inlineStats().requests - stats.requests).toBeGreaterThan(4); // some were tried again alone
+      expect(proposals.inlineStats().requests - stats.requests).toBe(1 + 4 + 4); // the four were tried again, one by one
       // Nothing of the failed batch stayed: one reservation per proposal, and the refused one
       // is booked once, on the ordinary path.
       for (const r of results) {
@@ -217,6 +250,23 @@ describeEachDatabase('governed actions executed with their decision, in batches'
     } finally {
       poisoned.clear();
     }
+  });
+
+  it('does not try requests one by one when the database failed: the ordinary path answers each', async () => {
+    connectionLost = true;
+    try {
+      const stats = proposals.inlineStats();
+      const results = await together(6, () => Array.from({ length: 6 }, (_, i) => proposals.create('wide-twin', discount(`lost-${i}`, 'acme', 2))));
+      expect(results.map((r) => r.proposal.status)).toEqual(Array(6).fill('approved'));
+      expect(proposals.inlineStats().requests - stats.requests).toBe(1 + 6); // never tried again one by one
+    } finally {
+      connectionLost = false;
+    }
+    expect(perRequest(Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }))).toBe(false);
+    expect(perRequest(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toBe(false);
+    expect(perRequest(new Error('connect ECONNREFUSED 127.0.0.1:5432'))).toBe(false);
+    expect(perRequest(Object.assign(new Error('unsupported Unicode escape sequence'), { code: '22P05' }))).toBe(true);
+    expect(perRequest(new Error('sandbox record crm/note/x was created by another writer during the batch'))).toBe(true);
   });
 
   it('records what a write changed, not the whole record twice', () => {
