@@ -107,7 +107,7 @@ export function createHttpApp(deps: HttpDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   const http: HttpConfig = { ...DEFAULT_HTTP_CONFIG, ...deps.http };
-  const metrics = createMetrics({ sql: deps.db.sql, journal: deps.journal, log });
+  const metrics = createMetrics({ sql: deps.db.sql, journal: deps.journal, executedWithDecision: deps.proposals?.inlineStats, log });
   app.locals.metrics = metrics;
   app.use(securityHeaders());
   app.use(metrics.middleware);

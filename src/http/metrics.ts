@@ -28,6 +28,8 @@ import { endpoint, implement, type Bound } from './registry';
 export interface MetricsDeps {
   sql?: Sql;
   journal: Partial<Pick<JournalService, 'head' | 'onAppended'>>;
+  /** Requests executed with their decision in this process: transactions run, requests carried. */
+  executedWithDecision?: () => { batches: number; requests: number };
   log: Logger;
 }
 
@@ -148,6 +150,19 @@ export function createMetrics(deps: MetricsDeps) {
       labelNames: ['mode'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: r,
+    }),
+    withDecision: new client.Counter({
+      name: 'regent_executed_with_decision_total',
+      help: 'Requests executed together with their decision in this process (execute mode, in-database connector), counted as the transactions run and the requests they carried; requests / transactions is the batch size',
+      labelNames: ['count'],
+      registers: r,
+      collect() {
+        const s = deps.executedWithDecision?.();
+        if (!s) return;
+        this.reset();
+        this.inc({ count: 'transactions' }, s.batches);
+        this.inc({ count: 'requests' }, s.requests);
+      },
     }),
     collectionErrors: new client.Counter({
       name: 'regent_metrics_collection_errors_total',

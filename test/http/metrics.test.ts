@@ -135,6 +135,19 @@ describeEachDatabase('/metrics', (getDb) => {
     expect(at(after, 'regent_metrics_collection_errors_total')).toBe(0);
   });
 
+  it('counts requests executed with their decision, and the transactions that carried them', async () => {
+    const key = (k: string) => `regent_executed_with_decision_total{count="${k}"}`;
+    const before = (await scrape()).series;
+    // The demo data exists by now (an earlier execution wrote it): these execute with the decision.
+    const done = await Promise.all([1, 2, 3].map((i) => propose('crm.note.create', { account: 'acme', text: `note ${i}` }, `m-with-${i}`)));
+    expect(done.map((p) => p.status)).toEqual(['executed', 'executed', 'executed']);
+    const after = (await scrape()).series;
+    expect((after.get(key('requests')) ?? 0) - (before.get(key('requests')) ?? 0)).toBe(3);
+    const transactions = (after.get(key('transactions')) ?? 0) - (before.get(key('transactions')) ?? 0);
+    expect(transactions).toBeGreaterThanOrEqual(1);
+    expect(transactions).toBeLessThanOrEqual(3);
+  });
+
   it('asks for the metrics token when one is configured', async () => {
     const r = api.regent;
     const app = createHttpApp({ db: r.db, journal: r.journal, people: r.people, twins: r.twins, log: silentLog, http: { metricsToken: 'a-metrics-token-0123456789' } });
