@@ -43,6 +43,33 @@ operations:
     retries: 0
 `;
 
+/**
+ * 10.00 EUR a request against 2,000.00 a month, on the sandbox (its records live in Regent's own
+ * database, so requests execute with their decision, in batches): the load passes the total on
+ * purpose. No approval section: over the total, the delegator (Sam) approves.
+ */
+const SALES_AUTHORITY = `kind: Authority
+id: sales-twin
+version: 1
+delegator: user:sam
+delegate: twin:sales-twin
+parent: null
+valid: { from: 2026-01-01T00:00:00Z, until: 2030-01-01T00:00:00Z }
+mode: execute
+currency: EUR
+grants:
+  - action: crm.discount.update
+    outcome: execute
+    limits: { perAction: "100", perPeriod: { amount: "2000", period: month } }
+`;
+
+const SANDBOX = `kind: Connector
+id: sandbox
+type: sandbox
+operations:
+  - action: crm.discount.update
+`;
+
 type Proc = ServeProcess;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -65,6 +92,7 @@ describePostgres('three Regent processes on one PostgreSQL', () => {
   let hang = new Set<string>();
   const procs: (Proc | undefined)[] = [];
   let env: (i: number) => Record<string, string>;
+  let admin: string;
   let olga: string;
   let twinKey: string;
   let sql: Client;
@@ -86,6 +114,8 @@ describePostgres('three Regent processes on one PostgreSQL', () => {
     fs.mkdirSync(path.join(policies, 'connectors'), { recursive: true });
     fs.writeFileSync(path.join(policies, 'authorities', 'ops.yaml'), AUTHORITY);
     fs.writeFileSync(path.join(policies, 'connectors', 'crm.yaml'), CONNECTOR(receiver.url));
+    fs.writeFileSync(path.join(policies, 'authorities', 'sales.yaml'), SALES_AUTHORITY);
+    fs.writeFileSync(path.join(policies, 'connectors', 'sandbox.yaml'), SANDBOX);
     // One signing key for every process (the deployment guide's rule).
     const key = generateSigningKey('scale.regent.test/journal');
     const dirs = [tmpDir(), tmpDir(), tmpDir()];
@@ -102,7 +132,7 @@ describePostgres('three Regent processes on one PostgreSQL', () => {
     });
     fs.writeFileSync(path.join(dirs[0]!, 'journal.vkey'), vkeyOf(key) + '\n');
     procs[0] = await startServe(env(0));
-    const admin = /API key (rgt_[A-Za-z0-9_-]+)/.exec(procs[0].out())![1]!;
+    admin = /API key (rgt_[A-Za-z0-9_-]+)/.exec(procs[0].out())![1]!;
     procs[1] = await startServe(env(1));
     procs[2] = await startServe(env(2));
     // Only the first process created an admin: the database is shared.
@@ -140,7 +170,7 @@ describePostgres('three Regent processes on one PostgreSQL', () => {
     let next = 0;
     let killedAt = -1;
     let restarting: Promise<void> | undefined;
-    const live = () => procs.filter((p): p is Proc => !!p && p.child.exitCode === null);
+    const live = () => procs.filter((p): p is Proc => !!p && p.child.exitCode === null && p.child.signalCode === null);
     const worker = async (w: number) => {
       while (next < total) {
         const i = next++;
@@ -273,5 +303,235 @@ describePostgres('three Regent processes on one PostgreSQL', () => {
     expect(status).toBe('executed');
     const keys = new Set(receiver.requests.filter((r) => r.body.includes('"stuck-1"')).map((r) => r.headers['idempotency-key']));
     expect(keys.size).toBe(1);
+  }, 120_000);
+
+  it('executes sandbox actions with their decision, in batches, with one process SIGKILLed half way: nothing lost, nothing done twice, within the running total', async () => {
+    const sam = await call(`${procs[0]!.url}/v1/users`, 'POST', admin, { id: 'sam', name: 'Sam', roles: ['executive'] });
+    expect(sam.status).toBe(201);
+    const twin = await call(`${procs[2]!.url}/v1/twins`, 'POST', sam.body!.apiKey, { id: 'sales-twin', owner: 'user:sam', authority: 'sales-twin', mode: 'execute' });
+    expect(twin.status).toBe(201);
+    const salesKey: string = twin.body!.apiKey;
+    const accounts = ['acme', 'globex', 'initech', 'umbrella'];
+    const discount = (ref: string, account: string, discountPct: number) => ({
+      action: 'crm.discount.update',
+      args: { account, discountPct, amount: '10.00', currency: 'EUR' },
+      rationale: 'renewal discount',
+      idempotencyKey: ref,
+    });
+
+    // Warm-up. A process's sandbox connector executes with the decision only once it has executed
+    // on the ordinary path (which writes the demo records). So, for each process, send requests
+    // until one comes back executed with its decision (201 `executed`, which only the batched path
+    // answers); any that does not is recorded `approved` and awaited until `executed`.
+    let warmups = 0;
+    for (const [k, p] of procs.entries()) {
+      let inline = false;
+      for (let attempt = 0; attempt < 10 && !inline; attempt++) {
+        const r = await call(`${p!.url}/v1/proposals`, 'POST', salesKey, discount(`warm-${k}-${attempt}`, 'acme', 1));
+        expect(r.status).toBe(201);
+        warmups++;
+        inline = r.body!.status === 'executed';
+        if (inline) break;
+        expect(r.body!.status).toBe('approved');
+        let status = r.body!.status as string;
+        for (let i = 0; i < 200 && status !== 'executed'; i++) {
+          await sleep(50);
+          status = (await call(`${p!.url}/v1/proposals/${r.body!.id}`, 'GET', salesKey)).body!.status;
+        }
+        expect(status).toBe('executed');
+      }
+      expect({ process: k, inline }).toEqual({ process: k, inline: true });
+    }
+    const accountRows = async () =>
+      (await sql.query<{ key: string; version: number; data: { discountHistory: { key: string }[] } }>(
+        `SELECT key, version, data FROM sandbox_records WHERE system = 'crm' AND kind = 'account' ORDER BY key`,
+      )).rows;
+    const baseline = new Map((await accountRows()).map((r) => [r.key, r.version]));
+    expect([...baseline.keys()].sort()).toEqual([...accounts].sort());
+
+    // The load, part one: requests from 9 workers over the three processes, one process SIGKILLed
+    // half way and restarted; all within the running total (leaving room for ten).
+    const limit = 200;
+    const room = 10;
+    const total = limit - warmups - room;
+    const acknowledged = new Map<string, { id: string; status: string }>();
+    const send = async (p: Proc, ref: string, i: number) => {
+      const r = await call(`${p.url}/v1/proposals`, 'POST', salesKey, discount(ref, accounts[i % accounts.length]!, (i % 20) + 1));
+      if (r.status !== 201 && r.status !== 200) throw new Error(`status ${r.status}: ${r.text}`);
+      acknowledged.set(ref, { id: r.body!.id, status: r.body!.status });
+    };
+    let next = 0;
+    let killedAt = -1;
+    let restarting: Promise<void> | undefined;
+    // A process killed by a signal keeps exitCode null (signalCode says how it ended).
+    const live = () => procs.filter((p): p is Proc => !!p && p.child.exitCode === null && p.child.signalCode === null);
+    const worker = async (w: number) => {
+      while (next < total) {
+        const i = next++;
+        if (i === Math.floor(total / 2) && killedAt < 0) {
+          killedAt = i;
+          await kill(procs[1]!);
+          restarting = sleep(500).then(async () => {
+            procs[1] = await startServe(env(1));
+          });
+        }
+        // A load balancer's retry: a request that got no answer goes to another process, same key.
+        for (let attempt = 0; ; attempt++) {
+          const targets = live();
+          try {
+            await send(targets[(i + attempt + w) % targets.length]!, `sbx-a-${i}`, i);
+            break;
+          } catch (err) {
+            if (attempt > 20) throw err;
+            await sleep(50);
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 9 }, (_, w) => worker(w)));
+    await restarting;
+    expect(killedAt).toBe(Math.floor(total / 2));
+    expect(acknowledged.size).toBe(total);
+
+    // Settled: nothing of the twin's still approved or executing (the outbox finishes what the
+    // dead process had claimed, once its lease lapses).
+    const settle = async () => {
+      for (const until = Date.now() + 60_000; ; ) {
+        const open = (await sql.query<{ n: string }>(`SELECT count(*) AS n FROM proposals WHERE twin_id = 'sales-twin' AND status IN ('approved', 'executing')`)).rows[0]!.n;
+        if (Number(open) === 0) return;
+        expect(Date.now()).toBeLessThan(until);
+        await sleep(100);
+      }
+    };
+    await settle();
+    const spentNow = async () => (await sql.query<{ total_minor: string }>(`SELECT total_minor FROM spend_totals WHERE delegator = 'user:sam'`)).rows.map((r) => Number(r.total_minor));
+    expect(await spentNow()).toEqual([(limit - room) * 1000]);
+
+    // Part two passes the total: 40 requests at once to the two processes that ran throughout,
+    // held up behind the running total's lock until they have queued, so that the total is
+    // crossed inside batches of several (a batch that did not count the amounts it admitted
+    // before each request would let all of them through).
+    const batchStats = async () => {
+      let transactions = 0;
+      let requests = 0;
+      for (const p of [procs[0]!, procs[2]!]) {
+        const text = await (await fetch(`${p.url}/metrics`)).text();
+        transactions += Number(/regent_executed_with_decision_total\{count="transactions"\} (\d+)/.exec(text)?.[1] ?? 0);
+        requests += Number(/regent_executed_with_decision_total\{count="requests"\} (\d+)/.exec(text)?.[1] ?? 0);
+      }
+      return { transactions, requests };
+    };
+    const before = await batchStats();
+    const burst = 40;
+    const holder = new Client({ connectionString: tdb.env.DATABASE_URL! });
+    await holder.connect();
+    let sent: Promise<unknown> | undefined;
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT total_minor FROM spend_totals WHERE delegator = 'user:sam' FOR UPDATE`);
+      sent = Promise.all(Array.from({ length: burst }, (_, i) => send(procs[i % 2 === 0 ? 0 : 2]!, `sbx-b-${i}`, i)));
+      sent.catch(() => undefined);
+      // Each process's first transaction waits for the lock; the rest queue up behind it.
+      for (let i = 0; ; i++) {
+        const waiting = (await sql.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0]!.n;
+        if (Number(waiting) >= 2) break;
+        expect(i).toBeLessThan(400);
+        await sleep(25);
+      }
+      await sleep(1000);
+    } finally {
+      await holder.query('COMMIT');
+      await holder.end();
+    }
+    await sent;
+    expect(acknowledged.size).toBe(total + burst);
+    const after = await batchStats();
+    // The 40 went in a few transactions, not one each.
+    expect(after.requests - before.requests).toBe(burst);
+    expect(after.transactions - before.transactions).toBeLessThanOrEqual(8);
+    await settle();
+
+    // Every acknowledged proposal is the one recorded under its key, and ended executed (decided
+    // execute) or pending_approval (decided approve: over the running total, Sam approves).
+    const rows = (await sql.query<{ id: string; status: string; outcome: string; codes: string[]; ref: string; account: string }>(
+      `SELECT id, status, decision->>'outcome' AS outcome, ARRAY(SELECT jsonb_array_elements(decision->'reasons')->>'code') AS codes,
+              idempotency_key AS ref, args->>'account' AS account
+         FROM proposals WHERE twin_id = 'sales-twin'`,
+    )).rows;
+    expect(rows).toHaveLength(warmups + total + burst);
+    for (const r of rows) {
+      if (r.ref.startsWith('sbx-')) {
+        // Acknowledged executed or pending stays so; acknowledged approved or executing (recorded,
+        // then executed by the outbox) has executed.
+        const ack = acknowledged.get(r.ref);
+        expect(ack?.id).toBe(r.id);
+        expect({ ref: r.ref, acknowledged: ack?.status, status: r.status }).toEqual({ ref: r.ref, acknowledged: ack?.status, status: ack?.status === 'approved' || ack?.status === 'executing' ? 'executed' : ack?.status });
+      }
+      if (r.status === 'executed') expect(r.outcome).toBe('execute');
+      else expect({ ref: r.ref, status: r.status, outcome: r.outcome, over: r.codes.includes('over_period') }).toEqual({ ref: r.ref, status: 'pending_approval', outcome: 'approve', over: true });
+    }
+    const executed = rows.filter((r) => r.status === 'executed');
+    // 2,000.00 a month at 10.00 each: exactly 200 execute, never more: every warm-up and every
+    // request of part one, and exactly ten of part two.
+    expect(executed).toHaveLength(limit);
+    expect(executed.filter((r) => r.ref.startsWith('sbx-b-'))).toHaveLength(room);
+    expect(rows.filter((r) => r.status === 'pending_approval')).toHaveLength(burst - room);
+
+    // The running total: one committed reservation per executed proposal, summing to the total,
+    // which is the limit exactly; nothing left reserved, nothing released.
+    const spent = await sql.query<{ total_minor: string }>(`SELECT total_minor FROM spend_totals WHERE delegator = 'user:sam'`);
+    expect(spent.rows.map((r) => Number(r.total_minor))).toEqual([limit * 1000]);
+    const reservations = (await sql.query<{ ref: string; status: string; amount_minor: string }>(
+      `SELECT ref, status, amount_minor FROM spend_reservations WHERE delegator = 'user:sam'`,
+    )).rows;
+    expect(reservations.filter((r) => r.status !== 'committed')).toEqual([]);
+    expect(reservations.reduce((sum, r) => sum + Number(r.amount_minor), 0)).toBe(limit * 1000);
+    expect(reservations.map((r) => r.ref).sort()).toEqual(executed.map((r) => `proposal:${r.id}`).sort());
+
+    // The sandbox records: each account's version grew by exactly the executed load proposals that
+    // touched it; its history (at most 50 entries) names executed proposals of that account, none
+    // twice, and all of them while it holds fewer than 50; no proposal in two histories.
+    const records = await accountRows();
+    const everyKey: string[] = [];
+    for (const rec of records) {
+      const mine = executed.filter((r) => r.account === rec.key);
+      const load = mine.filter((r) => r.ref.startsWith('sbx-'));
+      expect({ account: rec.key, grew: rec.version - baseline.get(rec.key)! }).toEqual({ account: rec.key, grew: load.length });
+      const keys = rec.data.discountHistory.map((h) => h.key);
+      expect(keys.length).toBeLessThanOrEqual(50);
+      expect(new Set(keys).size).toBe(keys.length);
+      const ids = new Set(mine.map((r) => r.id));
+      expect(keys.filter((k) => !ids.has(k))).toEqual([]);
+      if (mine.length < 50) expect([...keys].sort()).toEqual([...ids].sort());
+      else expect(keys).toHaveLength(50);
+      everyKey.push(...keys);
+    }
+    expect(new Set(everyKey).size).toBe(everyKey.length);
+
+    // The journal: each executed proposal went to executed exactly once; the pending ones never did.
+    const transitions = (await sql.query<{ subject: string; n: string; inline: boolean }>(
+      `SELECT subject, count(*) AS n, EXISTS (
+                SELECT 1 FROM journal_entries e WHERE e.subject = j.subject AND e.kind = 'proposal.transitioned'
+                   AND e.data->>'reason' = 'executed with its decision (in-database connector)') AS inline
+         FROM journal_entries j
+        WHERE kind = 'proposal.transitioned' AND data->>'to' = 'executed' AND data->>'twin' = 'sales-twin'
+        GROUP BY subject`,
+    )).rows;
+    expect(transitions.map((t) => t.subject).sort()).toEqual(executed.map((r) => `proposal:${r.id}`).sort());
+    expect(transitions.filter((t) => Number(t.n) !== 1)).toEqual([]);
+    // The load did go the batched way: most executions were with their decision.
+    const inlineLoad = transitions.filter((t) => t.inline && !rows.find((r) => `proposal:${r.id}` === t.subject)!.ref.startsWith('warm-'));
+    expect(inlineLoad.length).toBeGreaterThan(limit / 2);
+
+    // The journal is contiguous and verifies with the one verifier key.
+    const seqs = (await sql.query<{ n: string; lo: string; hi: string }>(`SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM journal_entries`)).rows[0]!;
+    expect(Number(seqs.hi) - Number(seqs.lo) + 1).toBe(Number(seqs.n));
+    const out = path.join(tmpDir(), 'export');
+    const exported = regent(['journal', 'export', '--out', out], { ...env(0), DATABASE_URL: tdb.env.DATABASE_URL! });
+    expect(exported.stderr).toBe('');
+    const verified = regent(['journal', 'verify', out, '--key', path.join(env(0).REGENT_DATA_DIR!, 'journal.vkey')]);
+    expect(verified.stdout + verified.stderr).toMatch(/verified|ok/i);
+    expect(verified.code).toBe(0);
+    for (const p of procs) expect({ exit: p!.child.exitCode, out: p!.child.exitCode === null ? '' : p!.out() }).toEqual({ exit: null, out: '' });
   }, 120_000);
 });
