@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger';
 import type { PolicyService } from '../policy/service';
 import type { Decision, DecisionRequest } from '../policy/types';
 import type { NewProposal, ProposalStore } from './store';
-import type { Proposal } from './types';
+import type { ActingTwin, Proposal } from './types';
 
 /**
  * Execution together with the decision, in batches (group commit for governed actions).
@@ -31,12 +31,16 @@ export interface InlineItem {
   id: string;
   twin: string;
   idempotencyKey: string;
-  request: DecisionRequest;
   connector: Connector;
   action: string;
   args: Record<string, unknown>;
-  /** The proposal row and journal entries once it executed with decision `d` and `result`. */
-  record(d: Decision, result: Record<string, unknown>): InlineRecord;
+  /**
+   * The decision request, given the twin as read in the batch's transaction; undefined where the
+   * twin may not act with the decision now (its mode, a kill switch).
+   */
+  request(twin: ActingTwin): DecisionRequest | undefined;
+  /** The proposal row and journal entries once it executed, decided `d` on `request`, with `result`. */
+  record(twin: ActingTwin, request: DecisionRequest, d: Decision, result: Record<string, unknown>): InlineRecord;
 }
 
 export type InlineOutcome =
@@ -55,6 +59,8 @@ export interface InlineDeps {
   store: Pick<ProposalStore, 'transaction' | 'insertMany' | 'byIdempotencyKey'>;
   policy: Pick<PolicyService, 'bookInOrder'>;
   journal: Pick<JournalService, 'appendWithin'>;
+  /** The twins named, read inside the batch's transaction (a missing one is left out). */
+  twins(ids: readonly string[], tx: SqlTx): Promise<ReadonlyMap<string, ActingTwin>>;
   log: Logger;
   /** Whether decision `d` lets the request execute at once. */
   executes(d: Decision): boolean;
@@ -92,36 +98,45 @@ export function createInlineExecutor(deps: InlineDeps) {
   const stats = { batches: 0, requests: 0 };
 
   async function executeBatch(tx: SqlTx, items: readonly InlineItem[]): Promise<InlineOutcome[]> {
+    const out: InlineOutcome[] = items.map(() => ({ kind: 'ordinary' }));
+    // The twins as of this transaction: a mode changed or a kill switch engaged before it began
+    // is seen here, not only as of the request's arrival.
+    const twins = await deps.twins([...new Set(items.map((i) => i.twin))], tx);
+    const live = items.flatMap((item, i) => {
+      const twin = twins.get(item.twin);
+      const request = twin && item.request(twin);
+      return twin && request ? [{ i, item, twin, request }] : [];
+    });
+    if (live.length === 0) return out;
     const booking = await policy.bookInOrder(
       tx,
-      items.map((i) => i.request),
+      live.map((l) => l.request),
     );
     const decided: (Decision | undefined)[] = [];
     const results: (Record<string, unknown> | undefined)[] = [];
     const byConnector = new Map<Connector, number[]>();
-    items.forEach((it, i) => {
-      const list = byConnector.get(it.connector);
-      if (list) list.push(i);
-      else byConnector.set(it.connector, [i]);
+    live.forEach((l, k) => {
+      const list = byConnector.get(l.item.connector);
+      if (list) list.push(k);
+      else byConnector.set(l.item.connector, [k]);
     });
     for (const [connector, index] of byConnector) {
       const outcomes = await connector.executeManyWithin!(
         tx,
-        index.map((i) => ({ action: items[i]!.action, input: items[i]!.args, idempotencyKey: items[i]!.id })),
+        index.map((k) => ({ action: live[k]!.item.action, input: live[k]!.item.args, idempotencyKey: live[k]!.item.id })),
         {
           admit: (j) => {
             const d = (decided[index[j]!] = booking.decide(index[j]!));
             return deps.executes(d);
           },
-          applied: (j) => booking.admit(decided[index[j]!]!, `proposal:${items[index[j]!]!.id}`),
+          applied: (j) => booking.admit(decided[index[j]!]!, `proposal:${live[index[j]!]!.item.id}`),
         },
       );
       outcomes?.forEach((o, j) => {
         if (o?.ok) results[index[j]!] = o.result;
       });
     }
-    const done = items.flatMap((it, i) => (results[i] ? [{ i, record: it.record(decided[i]!, results[i]!) }] : []));
-    const out: InlineOutcome[] = items.map(() => ({ kind: 'ordinary' }));
+    const done = live.flatMap((l, k) => (results[k] ? [{ i: l.i, record: l.item.record(l.twin, l.request, decided[k]!, results[k]!) }] : []));
     if (done.length === 0) return out;
     await booking.flush('committed');
     const inserted = await store.insertMany(

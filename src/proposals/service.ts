@@ -15,6 +15,7 @@ import {
   ReviewSchema,
   TERMINAL,
   TRANSITIONS,
+  type ActingTwin,
   type ApprovalState,
   type Proposal,
   type ProposalStatus,
@@ -26,7 +27,9 @@ export interface TwinPort {
   get(id: string): Promise<{ id: string; owner: string; authority: string; mode: Mode; killed: boolean } | undefined>;
   isHalted(id: string): Promise<boolean>;
   /** The twin with `halted` (a kill switch is engaged for it), in one read. */
-  getForAction(id: string): Promise<{ id: string; owner: string; authority: string; mode: Mode; killed: boolean; halted: boolean } | undefined>;
+  getForAction(id: string): Promise<ActingTwin | undefined>;
+  /** getForAction for several twins, inside the caller's transaction. */
+  getManyForAction(ids: readonly string[], tx: SqlTx): Promise<ReadonlyMap<string, ActingTwin>>;
 }
 
 /** A person deciding on a proposal. Twins never review. */
@@ -136,6 +139,7 @@ export function createProposalService(deps: ProposalDeps) {
     policy,
     journal,
     log,
+    twins: (ids, tx) => twins.getManyForAction(ids, tx),
     executes: (d) => OUTCOME_STATUS[d.outcome] === 'approved',
   });
 
@@ -404,8 +408,6 @@ export function createProposalService(deps: ProposalDeps) {
         throw new InputError(message);
       }
       const input = parsed.data;
-      const twin = await twins.getForAction(twinId);
-      if (!twin) throw new NotFoundError(`twin ${twinId} does not exist`);
       const resolved = resolve(input.action);
       let args = input.args;
       if (resolved) {
@@ -414,7 +416,7 @@ export function createProposalService(deps: ProposalDeps) {
           const message = firstIssue(valid.error, `args of ${input.action}: `);
           await journal.append({
             kind: 'proposal.refused',
-            actor: `twin:${twin.id}`,
+            actor: `twin:${twinId}`,
             data: { reason: message, action: input.action, idempotencyKey: input.idempotencyKey },
           });
           throw new InputError(message);
@@ -429,19 +431,25 @@ export function createProposalService(deps: ProposalDeps) {
         return { proposal: existing, created: false };
       };
       // Execute mode with a connector whose system lives in this database: decided, booked,
-      // applied and recorded in one transaction, batched with other such requests (inline.ts).
-      // Anything unusual on the way leaves the request to the ordinary path: recorded, then executed.
-      let result: { proposal: Proposal; created: boolean };
+      // applied and recorded in one transaction, batched with other such requests (inline.ts),
+      // which read the twin too. Anything unusual on the way leaves the request to the ordinary
+      // path: recorded, then executed.
+      let result: { proposal: Proposal; created: boolean } | undefined;
       try {
-        const done = resolved && twin.mode === 'execute' && !twin.halted && inline.supports(resolved.connector) ? await executeWithDecision(resolved.connector) : undefined;
-        result = done ?? (await record());
+        if (resolved && inline.supports(resolved.connector)) result = await executeWithDecision(resolved.connector);
+        if (!result) {
+          const twin = await twins.getForAction(twinId);
+          if (!twin) throw new NotFoundError(`twin ${twinId} does not exist`);
+          result = await record(twin);
+        }
       } catch (err) {
         if (err instanceof Retry) return asRetry(err.existing);
+        if (err instanceof NotFoundError) throw err;
         if (err instanceof RegentError) {
           await journal
             .append({
               kind: 'proposal.refused',
-              actor: `twin:${twin.id}`,
+              actor: `twin:${twinId}`,
               data: { reason: err.message, action: input.action, idempotencyKey: input.idempotencyKey },
             })
             .catch(() => undefined);
@@ -452,14 +460,14 @@ export function createProposalService(deps: ProposalDeps) {
       if (result.proposal.status === 'approved') kick();
       if (result.proposal.status === 'pending_approval') deps.onPending?.(result.proposal, 'pending');
       if (result.proposal.status === 'executed') {
-        log.info('proposal executed', { proposal: result.proposal.id, action: result.proposal.action, twin: twin.id, inline: true });
+        log.info('proposal executed', { proposal: result.proposal.id, action: result.proposal.action, twin: twinId, inline: true });
         deps.onSettled?.(result.proposal);
       }
       return result;
 
-      async function record(): Promise<{ proposal: Proposal; created: boolean }> {
+      async function record(twin: ActingTwin): Promise<{ proposal: Proposal; created: boolean }> {
         const id = randomUUID();
-        const req = request(twin!, input.action, resolved ? resolved.operation.attributes(args) : {});
+        const req = request(twin, input.action, resolved ? resolved.operation.attributes(args) : {});
         return store.transaction(async (tx) => {
           // An action no connector offers can never run, whatever a document says: decide it
           // without reserving anything, then deny it.
@@ -485,19 +493,19 @@ export function createProposalService(deps: ProposalDeps) {
 
       async function executeWithDecision(connector: Connector): Promise<{ proposal: Proposal; created: boolean } | undefined> {
         const id = randomUUID();
-        const req = request(twin!, input.action, resolved!.operation.attributes(args));
+        const attributes = resolved!.operation.attributes(args);
         const o = await inline.submit({
           id,
-          twin: twin!.id,
+          twin: twinId,
           idempotencyKey: input.idempotencyKey,
-          request: req,
           connector,
           action: input.action,
           args,
-          record: (d, result) => ({
+          request: (twin) => (twin.mode === 'execute' && !twin.halted ? request(twin, input.action, attributes) : undefined),
+          record: (twin, req, d, result) => ({
             row: {
               id,
-              twin: twin!.id,
+              twin: twin.id,
               action: input.action,
               args,
               argsHash,
@@ -505,7 +513,7 @@ export function createProposalService(deps: ProposalDeps) {
               idempotencyKey: input.idempotencyKey,
               decision: d,
               context: opts.context ?? null,
-              ...placement(d, twin!.mode, Date.now()),
+              ...placement(d, twin.mode, Date.now()),
               status: 'executed',
               result,
               attempts: 1,

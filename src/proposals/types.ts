@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Decision } from '../policy/types';
+import type { Decision, Mode } from '../policy/types';
 
 /** The proposal statuses of DESIGN.md: a closed union, also enforced by a CHECK constraint. */
 export const PROPOSAL_STATUSES = [
@@ -43,6 +43,16 @@ export interface ApprovalState {
   /** Distinct people whose approval counts now (same payload hash and policy version). */
   approvedBy: string[];
   escalated: boolean;
+}
+
+/** A twin as an action request sees it: its authority and mode, and whether a kill switch halts it. */
+export interface ActingTwin {
+  id: string;
+  owner: string;
+  authority: string;
+  mode: Mode;
+  killed: boolean;
+  halted: boolean;
 }
 
 export interface Proposal {

@@ -1,4 +1,4 @@
-import type { Sql } from '../db/sql';
+import type { Sql, SqlTx } from '../db/sql';
 import { ConflictError, InputError, NotFoundError, UnavailableError } from '../errors/errors';
 import { parseInput } from '../errors/input';
 import type { JournalService } from '../journal/service';
@@ -162,6 +162,9 @@ export function createTwinService(opts: TwinServiceOptions) {
 
     /** For a new action request: the twin, and whether a kill switch halts it, read together. */
     getForAction: async (twinId: string) => (isId(twinId) ? store.getForAction(twinId) : undefined),
+
+    /** getForAction for several twins at once, inside the caller's transaction. */
+    getManyForAction: (twinIds: readonly string[], tx: SqlTx) => store.getManyForAction(twinIds.filter(isId), tx),
   };
 }
 

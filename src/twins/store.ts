@@ -45,11 +45,16 @@ export function createTwinStore(sql: Sql) {
 
     /** The twin and whether it may act now (no global or own kill switch), in one round trip. */
     async getForAction(id: string): Promise<(Twin & { halted: boolean }) | undefined> {
-      const [row] = await sql.query<TwinRow & { halted: boolean }>(
-        `SELECT ${COLUMNS}, killed OR COALESCE((SELECT engaged FROM switches WHERE name = 'kill'), true) AS halted FROM twins WHERE id = $1`,
-        [id],
+      return (await this.getManyForAction([id])).get(id);
+    },
+
+    /** getForAction for several twins in one statement, optionally inside a transaction. */
+    async getManyForAction(ids: readonly string[], q: Pick<Sql, 'query'> = sql): Promise<Map<string, Twin & { halted: boolean }>> {
+      const rows = await q.query<TwinRow & { halted: boolean }>(
+        `SELECT ${COLUMNS}, killed OR COALESCE((SELECT engaged FROM switches WHERE name = 'kill'), true) AS halted FROM twins WHERE id = ANY($1::text[])`,
+        [ids],
       );
-      return row && { ...toTwin(row), halted: row.halted !== false };
+      return new Map(rows.map((row) => [row.id, { ...toTwin(row), halted: row.halted !== false }]));
     },
 
     async list(owner?: string): Promise<Twin[]> {

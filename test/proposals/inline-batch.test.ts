@@ -74,13 +74,15 @@ describeEachDatabase('governed actions executed with their decision, in batches'
     fs.mkdirSync(path.join(dir, 'authorities'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'authorities', 'wide.yaml'), authority('wide-twin', 'wendy', '1000000'));
     fs.writeFileSync(path.join(dir, 'authorities', 'tight.yaml'), authority('tight-twin', 'tom', '100'));
+    fs.writeFileSync(path.join(dir, 'authorities', 'kill.yaml'), authority('kill-twin', 'kim', '1000000'));
     policy = createPolicyService({ dir, store: createPolicyStore(db.sql), journal, log: silentLog });
     expect((await policy.start()).ok).toBe(true);
     const people = createPeopleService({ sql: db.sql, journal, log: silentLog });
-    for (const id of ['wendy', 'tom']) await people.addUser({ id, name: id, roles: ['executive'] }, 'system');
+    for (const id of ['wendy', 'tom', 'kim']) await people.addUser({ id, name: id, roles: ['executive'] }, 'system');
     twins = createTwinService({ sql: db.sql, journal, people, policy, log: silentLog });
     await twins.create({ id: 'wide-twin', owner: 'user:wendy', authority: 'wide-twin', mode: 'execute' }, 'user:wendy');
     await twins.create({ id: 'tight-twin', owner: 'user:tom', authority: 'tight-twin', mode: 'execute' }, 'user:tom');
+    await twins.create({ id: 'kill-twin', owner: 'user:kim', authority: 'kill-twin', mode: 'execute' }, 'user:kim');
     await seedSandbox(db.sql);
     const sandbox = createSandboxConnector({ id: 'sandbox', operations: [{ action: 'crm.discount.update' }, { action: 'crm.note.create' }] }, { sql: db.sql });
     const connector: Connector = {
@@ -134,7 +136,7 @@ describeEachDatabase('governed actions executed with their decision, in batches'
    * Sends the requests `send` makes while a batch is held up before it begins, so that they all
    * wait and go together in the next one (as they would under load), then lets it run.
    */
-  async function together<T>(n: number, send: () => Promise<T>[]): Promise<T[]> {
+  async function together<T>(n: number, send: () => Promise<T>[], meanwhile?: () => Promise<void>): Promise<T[]> {
     let release!: () => void;
     hold = new Promise((r) => (release = r));
     const started = proposals.inlineStats().batches;
@@ -142,6 +144,7 @@ describeEachDatabase('governed actions executed with their decision, in batches'
     await until(() => proposals.inlineStats().batches > started);
     const sent = send();
     await until(() => proposals.inlineStats().waiting === n);
+    await meanwhile?.();
     hold = undefined;
     release();
     expect((await blocker).proposal.status).toBe('executed');
@@ -267,6 +270,21 @@ describeEachDatabase('governed actions executed with their decision, in batches'
     expect(perRequest(new Error('connect ECONNREFUSED 127.0.0.1:5432'))).toBe(false);
     expect(perRequest(Object.assign(new Error('unsupported Unicode escape sequence'), { code: '22P05' }))).toBe(true);
     expect(perRequest(new Error('sandbox record crm/note/x was created by another writer during the batch'))).toBe(true);
+  });
+
+  it('reads the twin when the batch runs: a kill switch engaged while a request waits stops it executing with the decision', async () => {
+    try {
+      const [held] = await together(
+        1,
+        () => [proposals.create('kill-twin', discount('while-killed', 'acme', 3))],
+        () => twins.setKillSwitch({ engaged: true, twin: 'kill-twin' }, 'user:kim').then(() => undefined),
+      );
+      expect(held!.proposal.status).toBe('approved'); // recorded for the outbox, which the switch holds back
+      await proposals.executeDue();
+      expect((await proposals.get(held!.proposal.id)).status).toBe('approved');
+    } finally {
+      await twins.setKillSwitch({ engaged: false, twin: 'kill-twin' }, 'user:kim');
+    }
   });
 
   it('records what a write changed, not the whole record twice', () => {
