@@ -164,37 +164,34 @@ describePostgres('three Regent processes on one PostgreSQL', () => {
     }
   }
 
-  it('takes a concurrent load with one process SIGKILLed half way: every acknowledged action executes once, within the running total', async () => {
-    const total = 240;
-    const acknowledged = new Map<string, { id: string; status: string }>();
+  /** The processes alive now (a process killed by a signal keeps exitCode null: signalCode says how it ended). */
+  const live = () => procs.filter((p): p is Proc => !!p && p.child.exitCode === null && p.child.signalCode === null);
+
+  /**
+   * Sends requests 0…total-1 from `workers` workers over the live processes, SIGKILLs the
+   * second process half way and starts it again 500 ms later. A request that got no answer goes
+   * to another process with the same idempotency key, as a load balancer's retry would.
+   * `send` throws unless the request was acknowledged. Returns the request at which it killed.
+   */
+  async function loadWithKill(total: number, workers: number, send: (p: Proc, i: number) => Promise<void>): Promise<number> {
     let next = 0;
     let killedAt = -1;
     let restarting: Promise<void> | undefined;
-    const live = () => procs.filter((p): p is Proc => !!p && p.child.exitCode === null && p.child.signalCode === null);
     const worker = async (w: number) => {
       while (next < total) {
         const i = next++;
-        const ref = `load-${i}`;
-        if (i === total / 2 && killedAt < 0) {
-          // Half way: kill one process outright, and bring it back a little later.
+        if (i === Math.floor(total / 2) && killedAt < 0) {
           killedAt = i;
-          const victim = procs[1]!;
-          await kill(victim);
+          await kill(procs[1]!);
           restarting = sleep(500).then(async () => {
             procs[1] = await startServe(env(1));
           });
         }
-        // A load balancer's retry: a request that got no answer goes to another process, same key.
         for (let attempt = 0; ; attempt++) {
           const targets = live();
-          const p = targets[(i + attempt + w) % targets.length]!;
           try {
-            const r = await call(`${p.url}/v1/proposals`, 'POST', twinKey, body(ref));
-            if (r.status === 201 || r.status === 200) {
-              acknowledged.set(ref, { id: r.body!.id, status: r.body!.status });
-              break;
-            }
-            throw new Error(`status ${r.status}: ${r.text}`);
+            await send(targets[(i + attempt + w) % targets.length]!, i);
+            break;
           } catch (err) {
             if (attempt > 20) throw err;
             await sleep(50);
@@ -202,8 +199,20 @@ describePostgres('three Regent processes on one PostgreSQL', () => {
         }
       }
     };
-    await Promise.all(Array.from({ length: 12 }, (_, w) => worker(w)));
+    await Promise.all(Array.from({ length: workers }, (_, w) => worker(w)));
     await restarting;
+    return killedAt;
+  }
+
+  it('takes a concurrent load with one process SIGKILLed half way: every acknowledged action executes once, within the running total', async () => {
+    const total = 240;
+    const acknowledged = new Map<string, { id: string; status: string }>();
+    const killedAt = await loadWithKill(total, 12, async (p, i) => {
+      const ref = `load-${i}`;
+      const r = await call(`${p.url}/v1/proposals`, 'POST', twinKey, body(ref));
+      if (r.status !== 201 && r.status !== 200) throw new Error(`status ${r.status}: ${r.text}`);
+      acknowledged.set(ref, { id: r.body!.id, status: r.body!.status });
+    });
     expect(killedAt).toBe(total / 2);
     expect(acknowledged.size).toBe(total);
 
@@ -360,36 +369,7 @@ describePostgres('three Regent processes on one PostgreSQL', () => {
       if (r.status !== 201 && r.status !== 200) throw new Error(`status ${r.status}: ${r.text}`);
       acknowledged.set(ref, { id: r.body!.id, status: r.body!.status });
     };
-    let next = 0;
-    let killedAt = -1;
-    let restarting: Promise<void> | undefined;
-    // A process killed by a signal keeps exitCode null (signalCode says how it ended).
-    const live = () => procs.filter((p): p is Proc => !!p && p.child.exitCode === null && p.child.signalCode === null);
-    const worker = async (w: number) => {
-      while (next < total) {
-        const i = next++;
-        if (i === Math.floor(total / 2) && killedAt < 0) {
-          killedAt = i;
-          await kill(procs[1]!);
-          restarting = sleep(500).then(async () => {
-            procs[1] = await startServe(env(1));
-          });
-        }
-        // A load balancer's retry: a request that got no answer goes to another process, same key.
-        for (let attempt = 0; ; attempt++) {
-          const targets = live();
-          try {
-            await send(targets[(i + attempt + w) % targets.length]!, `sbx-a-${i}`, i);
-            break;
-          } catch (err) {
-            if (attempt > 20) throw err;
-            await sleep(50);
-          }
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: 9 }, (_, w) => worker(w)));
-    await restarting;
+    const killedAt = await loadWithKill(total, 9, (p, i) => send(p, `sbx-a-${i}`, i));
     expect(killedAt).toBe(Math.floor(total / 2));
     expect(acknowledged.size).toBe(total);
 
