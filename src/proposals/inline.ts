@@ -185,7 +185,14 @@ export function createInlineExecutor(deps: InlineDeps) {
 
   async function pump(): Promise<void> {
     try {
-      while (queue.length > 0) await run(queue.splice(0, maxBatch));
+      while (queue.length > 0) {
+        const batch = queue.splice(0, maxBatch);
+        // run() answers every request itself; should it ever throw, none may be left waiting.
+        await run(batch).catch((err) => {
+          log.error('batch failed unexpectedly; taking the ordinary path', { error: err });
+          for (const b of batch) b.resolve({ kind: 'ordinary' });
+        });
+      }
     } finally {
       pumping = undefined;
     }
@@ -208,11 +215,6 @@ export function createInlineExecutor(deps: InlineDeps) {
 
     /** How many transactions ran, carrying how many requests, and how many requests wait now. */
     stats: (): { batches: number; requests: number; waiting: number } => ({ ...stats, waiting: queue.length }),
-
-    /** Resolves once nothing is queued or running. */
-    async idle(): Promise<void> {
-      while (pumping) await pumping;
-    },
   };
 }
 
