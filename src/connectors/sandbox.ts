@@ -209,7 +209,7 @@ function seedRecord(ref: Ref): SandboxRecord | undefined {
 }
 
 /** Creates the demo accounts, suppliers and assets that are absent; never overwrites a record. */
-export async function seedSandbox(sql: Sql): Promise<number> {
+export async function seedSandbox(sql: Pick<Sql, 'query'>): Promise<number> {
   let created = 0;
   for (const r of SEED) {
     const rows = await sql.query(
@@ -554,8 +554,9 @@ export function createSandboxConnector(spec: SandboxConnectorSpec, deps: { sql: 
     },
 
     async executeManyWithin(tx, items, gate) {
-      // The demo data is written outside any caller's transaction, on the ordinary path, once.
-      if (!seedDone) return undefined;
+      // The demo data is written with the first execution, in its transaction; once it was
+      // there before this transaction began (this process or another wrote it), never again.
+      if (!seedDone && (await seedSandbox(tx)) === 0) seedDone = true;
       const now = new Date().toISOString();
       const resolved = items.map((it) => resolve(it.action, it.input));
       // The records each plan reads first, fetched (and locked) in one statement: a plan is run
