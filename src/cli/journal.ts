@@ -88,7 +88,9 @@ export function registerJournal(program: Command): void {
         if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new CliError(`${dir}: not a directory`);
         const result = await verifier().verifyExport(dir, {
           keyText: o.key ? readFileArg('--key', o.key) : undefined,
-          trustedNoteText: o.trusted ? readFileArg('--trusted', o.trusted) : undefined,
+          // A kept checkpoint saved with one newline too many (`jq -r .note > file`, `echo`) is
+          // still the same note: the signature covers nothing after its own line.
+          trustedNoteText: o.trusted ? readFileArg('--trusted', o.trusted).replace(/\n+$/, '\n') : undefined,
         });
         if (o.json) printJson(result);
         if (!result.ok) {

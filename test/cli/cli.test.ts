@@ -66,6 +66,34 @@ describe('the regent CLI', () => {
     expect(again.stderr).toMatch(/already exists/);
   });
 
+  it('proves a later export still holds a checkpoint the auditor kept, saved as tools save it', () => {
+    const dataDir = tmpDir();
+    const env = { REGENT_DATA_DIR: dataDir };
+    regent(['journal', 'note', '--actor', 'user:ann', '--text', 'first'], env);
+    const first = path.join(dataDir, 'first');
+    expect(regent(['journal', 'export', '--out', first], env).code).toBe(0);
+    const [kept] = fs.readdirSync(path.join(first, 'checkpoints')).sort((a, b) => parseInt(b) - parseInt(a));
+    // Kept outside, one newline too many (what `jq -r .note > file` or `echo` leave behind).
+    const keptFile = path.join(tmpDir(), 'kept-checkpoint.txt');
+    fs.writeFileSync(keptFile, fs.readFileSync(path.join(first, 'checkpoints', kept!), 'utf8') + '\n');
+    const vkey = path.join(dataDir, 'auditor.vkey');
+    fs.writeFileSync(vkey, JSON.parse(regent(['journal', 'head', '--json'], env).stdout).vkey + '\n');
+
+    regent(['journal', 'note', '--actor', 'user:ann', '--text', 'second'], env);
+    const later = path.join(dataDir, 'later');
+    expect(regent(['journal', 'export', '--out', later], env).code).toBe(0);
+    const ok = regent(['journal', 'verify', later, '--key', vkey, '--trusted', keptFile]);
+    expect({ code: ok.code, out: ok.stdout }).toMatchObject({ code: 0, out: expect.stringMatching(/^OK: /) });
+
+    // A kept checkpoint whose root was changed is refused, naming it.
+    const lines = fs.readFileSync(keptFile, 'utf8').split('\n');
+    lines[2] = Buffer.alloc(32, 7).toString('base64');
+    fs.writeFileSync(keptFile, lines.join('\n'));
+    const bad = regent(['journal', 'verify', later, '--key', vkey, '--trusted', keptFile]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/trusted checkpoint does not verify/);
+  });
+
   it('refuses a note with an invalid actor and writes nothing', () => {
     const env = { REGENT_DATA_DIR: tmpDir() };
     const r = regent(['journal', 'note', '--actor', 'dana', '--text', 'x'], env);
