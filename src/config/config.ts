@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -59,6 +60,16 @@ export const EnvSchema = z.object({
   REGENT_AUTH_FAILURES_PER_MINUTE: intFrom(1, 1_000_000).default(30),
   REGENT_MAX_BODY_BYTES: intFrom(1024, 64 * 1024 * 1024).default(256 * 1024),
   REGENT_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  // Behind a load balancer: which hops may say who the client is (X-Forwarded-For).
+  REGENT_TRUST_PROXY: z
+    .string()
+    .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
+    .pipe(
+      z
+        .array(z.string().refine(isProxyToken, 'must be loopback, linklocal, uniquelocal, an IP address or a CIDR range like 10.0.0.0/8'))
+        .min(1, 'must name at least one proxy (loopback, an address or a CIDR range)'),
+    )
+    .optional(),
   // OIDC/JWT bearer tokens (src/http/oidc.ts): issuer, audience and JWKS URL together, or none.
   REGENT_OIDC_ISSUER: z.string().min(1).optional(),
   REGENT_OIDC_AUDIENCE: z.string().min(1).optional(),
@@ -109,6 +120,11 @@ export interface HttpConfig {
   maxBodyBytes: number;
   /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
   metricsToken: string | undefined;
+  /**
+   * The proxies (load balancers) trusted to name the client in X-Forwarded-For; empty: none,
+   * the client is whoever connected.
+   */
+  trustProxy: string[];
 }
 
 export interface OidcConfig {
@@ -182,6 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       authFailuresPerMinute: e.REGENT_AUTH_FAILURES_PER_MINUTE,
       maxBodyBytes: e.REGENT_MAX_BODY_BYTES,
       metricsToken: e.REGENT_METRICS_TOKEN,
+      trustProxy: e.REGENT_TRUST_PROXY ?? [],
     },
     oidc: e.REGENT_OIDC_ISSUER
       ? {
@@ -206,7 +223,20 @@ export const DEFAULT_HTTP_CONFIG: HttpConfig = {
   authFailuresPerMinute: 30,
   maxBodyBytes: 256 * 1024,
   metricsToken: undefined,
+  trustProxy: [],
 };
+
+/** A proxy Express's `trust proxy` understands: a preset name, an IP address, or a CIDR range. */
+function isProxyToken(t: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(t)) return true;
+  const [address, bits, ...rest] = t.split('/');
+  if (rest.length > 0 || !address) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 /** A database URL safe to print: the password is masked. */
 export function redactUrl(url: string): string {

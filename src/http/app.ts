@@ -105,8 +105,10 @@ export function createHttpApp(deps: HttpDeps): Express {
   const { log } = deps;
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
   const http: HttpConfig = { ...DEFAULT_HTTP_CONFIG, ...deps.http };
+  // Only the proxies named in REGENT_TRUST_PROXY may say who the client is (X-Forwarded-For):
+  // anyone else could claim any address and escape the per-address limit on refused sign-ins.
+  app.set('trust proxy', http.trustProxy.length > 0 ? http.trustProxy : false);
   const metrics = createMetrics({ sql: deps.db.sql, journal: deps.journal, executedWithDecision: deps.proposals?.inlineStats, log });
   app.locals.metrics = metrics;
   app.use(securityHeaders());

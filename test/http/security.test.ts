@@ -13,7 +13,7 @@ type Jose = typeof import('jose', { with: { 'resolution-mode': 'import' } });
 describe('configuration of the HTTP guards', () => {
   it('defaults to CORS off, 600 requests a minute per key, 30 refused sign-ins a minute, 256 KiB bodies, no OIDC', () => {
     const c = loadConfig({});
-    expect(c.http).toEqual({ corsOrigins: [], rateLimitPerMinute: 600, authFailuresPerMinute: 30, maxBodyBytes: 262144, metricsToken: undefined });
+    expect(c.http).toEqual({ corsOrigins: [], rateLimitPerMinute: 600, authFailuresPerMinute: 30, maxBodyBytes: 262144, metricsToken: undefined, trustProxy: [] });
     expect(c.oidc).toBeUndefined();
   });
 
@@ -26,6 +26,7 @@ describe('configuration of the HTTP guards', () => {
       REGENT_OIDC_ROLES_CLAIM: 'realm_access.roles',
     });
     expect(c.http.corsOrigins).toEqual(['https://a.example', 'http://127.0.0.1:8080']);
+    expect(loadConfig({ REGENT_TRUST_PROXY: 'loopback, 10.0.0.0/8, 2001:db8::1' }).http.trustProxy).toEqual(['loopback', '10.0.0.0/8', '2001:db8::1']);
     expect(c.oidc).toEqual({
       issuer: 'https://login.example/',
       audience: 'regent',
@@ -41,6 +42,9 @@ describe('configuration of the HTTP guards', () => {
     [{ REGENT_RATE_LIMIT_PER_MINUTE: 'lots' }, /^REGENT_RATE_LIMIT_PER_MINUTE: must be a whole number/],
     [{ REGENT_MAX_BODY_BYTES: '10' }, /^REGENT_MAX_BODY_BYTES: /],
     [{ REGENT_METRICS_TOKEN: 'short' }, /^REGENT_METRICS_TOKEN: must be at least 16 characters$/],
+    [{ REGENT_TRUST_PROXY: 'true' }, /^REGENT_TRUST_PROXY: must be loopback, linklocal, uniquelocal, an IP address or a CIDR range/],
+    [{ REGENT_TRUST_PROXY: '10.0.0.0/33' }, /^REGENT_TRUST_PROXY: must be loopback, linklocal, uniquelocal, an IP address or a CIDR range/],
+    [{ REGENT_TRUST_PROXY: ' , ' }, /^REGENT_TRUST_PROXY: must name at least one proxy/],
     [{ REGENT_OIDC_ISSUER: 'https://login.example/' }, /^REGENT_OIDC_AUDIENCE: is required with the other REGENT_OIDC_ settings/],
     [
       { REGENT_OIDC_ISSUER: 'https://i/', REGENT_OIDC_AUDIENCE: 'a', REGENT_OIDC_JWKS_URL: 'http://login.example/jwks' },
@@ -219,6 +223,22 @@ describeEachDatabase('rate limits', (getDb) => {
     expect(refusals.map((e) => e.data.status)).toEqual([401, 401, 429]);
     expect(refusals[2]!.data).toMatchObject({ rateLimited: true, reason: 'malformed' });
     expect((await call(url, 'GET', good)).status).toBe(200);
+    // Not behind a trusted proxy: a client cannot escape the limit by claiming another address.
+    const spoofed = await fetch(url, { headers: { authorization: 'Bearer nonsense', 'x-forwarded-for': '198.51.100.7' } });
+    expect(spoofed.status).toBe(429);
+  });
+
+  it('behind a trusted proxy, counts refused sign-ins per client the proxy names', async () => {
+    const behind = await startWith(db, { authFailuresPerMinute: 2, trustProxy: ['loopback'] });
+    try {
+      const url = `${behind.server.url}/v1/kill-switch`;
+      const from = (client: string) => fetch(url, { headers: { authorization: 'Bearer nonsense', 'x-forwarded-for': client } }).then((r) => r.status);
+      expect([await from('203.0.113.1'), await from('203.0.113.1'), await from('203.0.113.1')]).toEqual([401, 401, 429]);
+      expect(await from('203.0.113.2')).toBe(401); // another client behind the same balancer
+    } finally {
+      await behind.server.close(1000);
+      await behind.journal.stop();
+    }
   });
 });
 
