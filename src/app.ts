@@ -1,7 +1,9 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Config } from './config/config';
 import { openDatabase, type Database } from './db/database';
 import { createJournalService, type JournalService } from './journal/service';
-import { loadOrCreateSigner } from './journal/keys';
+import { loadOrCreateSigner, SigningKeyError } from './journal/keys';
 import { createJournalStore } from './journal/store';
 import type { Logger } from './log/logger';
 import { createPeopleService, type PeopleService } from './people/service';
@@ -94,6 +96,11 @@ export async function openRegent(
     policy?.stop();
     await journal.stop().catch(() => undefined);
     await db.close();
+    // A key made just now for a journal that another key signs has signed nothing: leave no
+    // stray key behind for the next start to pick up and be refused with again.
+    if (err instanceof SigningKeyError && signer.created && signer.file) {
+      for (const f of [signer.file, path.join(path.dirname(signer.file), 'journal.vkey')]) fs.rmSync(f, { force: true });
+    }
     throw err;
   }
   const people = createPeopleService({ sql: db.sql, journal, log });
