@@ -14,7 +14,10 @@ import { InputError } from '../errors/errors';
 import { BusinessFailure, runOnceAtomically } from './calls';
 import { parseInput } from './input';
 import { MessageInput, messageAttributes } from './message';
-import type { Connector, ExecutionResult, Operation, RiskAttributes, Simulation, WithinOutcome } from './types';
+import type { Connector, ExecutionResult, Operation, RiskAttributes, Simulation, WithinGate, WithinItem, WithinOutcome } from './types';
+
+/** A gate that admits every item (one action executed on its own). */
+const EVERY_ITEM: WithinGate = { admit: () => true, applied: () => undefined };
 
 export const SANDBOX_OPERATIONS = [
   'crm.discount.update',
@@ -118,16 +121,6 @@ async function writeRecords(tx: SqlTx, writes: readonly { ref: Ref; data: Record
   for (const w of writes) {
     if (created.get(refText(w.ref)) !== w.created) throw new Error(`sandbox record ${refText(w.ref)} was created by another writer during the batch`);
   }
-}
-
-async function writeRecord(tx: SqlTx, ref: Ref, data: Record<string, unknown>): Promise<number> {
-  const rows = await tx.query<{ version: number }>(
-    `INSERT INTO sandbox_records (system, kind, key, data) VALUES ($1, $2, $3, $4::jsonb)
-     ON CONFLICT (system, kind, key) DO UPDATE SET data = EXCLUDED.data, version = sandbox_records.version + 1, updated_at = now()
-     RETURNING version`,
-    [ref.system, ref.kind, ref.key, JSON.stringify(data)],
-  );
-  return rows[0]!.version;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -511,12 +504,70 @@ export function createSandboxConnector(spec: SandboxConnectorSpec, deps: { sql: 
       (err) => ((seeded = undefined), Promise.reject(err)),
     ));
 
-  /** Plans from the records (locked) and writes the changes, all in `tx`. */
-  async function apply(tx: SqlTx, impl: NonNullable<ReturnType<typeof bound.get>>, action: string, input: Record<string, unknown>, key: string) {
-    const plan = await impl.plan(input, (ref) => readSandboxRecord(tx, ref, { lock: true }), { key, now: new Date().toISOString() });
-    const changes = [];
-    for (const w of plan.writes) changes.push(describeChange(refText(w.ref), await writeRecord(tx, w.ref, w.after), w.before, w.after));
-    return { summary: plan.summary, changes };
+  /**
+   * Applies `items` in order in `tx`, each planned from the records as the items before it left
+   * them: the records each plan reads first are fetched (and locked) in one statement, and every
+   * record's final state is written in one. The one mechanism behind execute (one item, its own
+   * transaction) and executeManyWithin (a batch, the caller's transaction).
+   */
+  async function applyInOrder(tx: SqlTx, items: readonly WithinItem[], gate: WithinGate): Promise<WithinOutcome[]> {
+    const now = new Date().toISOString();
+    const resolved = items.map((it) => resolve(it.action, it.input));
+    // The records each plan reads first, fetched (and locked) in one statement: a plan is run
+    // up to its first read, which names the record and stops it.
+    const wanted = new Map<string, Ref>();
+    const stop = new Error('prefetch');
+    await Promise.all(
+      resolved.map((r, i) =>
+        r.ok
+          ? r.impl.plan(r.input, async (ref) => (wanted.set(refText(ref), ref), Promise.reject(stop)), { key: items[i]!.idempotencyKey, now }).catch((err) => {
+              if (err !== stop && !(err instanceof BusinessFailure)) throw err;
+            })
+          : undefined,
+      ),
+    );
+    const held = new Map<string, SandboxRecord | undefined>([...wanted.keys()].map((k) => [k, undefined]));
+    for (const rec of await readSandboxRecords(tx, [...wanted.values()], { lock: true })) held.set(refText(rec), rec);
+    // Each plan sees the records as the items before it left them.
+    const written = new Map<string, { ref: Ref; data: Record<string, unknown>; version: number; created: boolean }>();
+    const read: Read = async (ref) => {
+      const k = refText(ref);
+      const w = written.get(k);
+      if (w) return { ...ref, data: w.data, version: w.version, updatedAt: now };
+      if (!held.has(k)) held.set(k, await readSandboxRecord(tx, ref, { lock: true }));
+      return held.get(k);
+    };
+    const out: WithinOutcome[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const r = resolved[i]!;
+      if (!r.ok) {
+        out.push({ ok: false, refused: r.error });
+        continue;
+      }
+      if (!gate.admit(i)) {
+        out.push(null);
+        continue;
+      }
+      let plan: Plan;
+      try {
+        plan = await r.impl.plan(r.input, read, { key: items[i]!.idempotencyKey, now });
+      } catch (err) {
+        if (!(err instanceof BusinessFailure)) throw err;
+        out.push({ ok: false, refused: err.message });
+        continue;
+      }
+      const changes = plan.writes.map((w) => {
+        const k = refText(w.ref);
+        const before = held.get(k);
+        const version = (written.get(k)?.version ?? before?.version ?? 0) + 1;
+        written.set(k, { ref: w.ref, data: w.after, version, created: before === undefined });
+        return describeChange(k, version, w.before, w.after);
+      });
+      out.push({ ok: true, result: { summary: plan.summary, changes } });
+      gate.applied(i);
+    }
+    await writeRecords(tx, [...written.values()]);
+    return out;
   }
 
   /** The operation and the validated input, or why not (never reaching a plan with bad input). */
@@ -550,70 +601,18 @@ export function createSandboxConnector(spec: SandboxConnectorSpec, deps: { sql: 
       const r = resolve(action, input);
       if (!r.ok) return { ok: false, retryable: false, error: r.error };
       await ensureSeeded();
-      return runOnceAtomically(sql, { idempotencyKey, connector: spec.id, action }, (tx) => apply(tx, r.impl, action, r.input, idempotencyKey));
+      return runOnceAtomically(sql, { idempotencyKey, connector: spec.id, action }, async (tx) => {
+        const [o] = await applyInOrder(tx, [{ action, input: r.input, idempotencyKey }], EVERY_ITEM);
+        if (!o?.ok) throw new BusinessFailure(o ? o.refused : `${action} was not applied`);
+        return o.result;
+      });
     },
 
     async executeManyWithin(tx, items, gate) {
       // The demo data is written with the first execution, in its transaction; once it was
       // there before this transaction began (this process or another wrote it), never again.
       if (!seedDone && (await seedSandbox(tx)) === 0) seedDone = true;
-      const now = new Date().toISOString();
-      const resolved = items.map((it) => resolve(it.action, it.input));
-      // The records each plan reads first, fetched (and locked) in one statement: a plan is run
-      // up to its first read, which names the record and stops it.
-      const wanted = new Map<string, Ref>();
-      const stop = new Error('prefetch');
-      await Promise.all(
-        resolved.map((r, i) =>
-          r.ok
-            ? r.impl.plan(r.input, async (ref) => (wanted.set(refText(ref), ref), Promise.reject(stop)), { key: items[i]!.idempotencyKey, now }).catch((err) => {
-                if (err !== stop && !(err instanceof BusinessFailure)) throw err;
-              })
-            : undefined,
-        ),
-      );
-      const held = new Map<string, SandboxRecord | undefined>([...wanted.keys()].map((k) => [k, undefined]));
-      for (const rec of await readSandboxRecords(tx, [...wanted.values()], { lock: true })) held.set(refText(rec), rec);
-      // Each plan sees the records as the items before it left them.
-      const written = new Map<string, { ref: Ref; data: Record<string, unknown>; version: number; created: boolean }>();
-      const read: Read = async (ref) => {
-        const k = refText(ref);
-        const w = written.get(k);
-        if (w) return { ...ref, data: w.data, version: w.version, updatedAt: now };
-        if (!held.has(k)) held.set(k, await readSandboxRecord(tx, ref, { lock: true }));
-        return held.get(k);
-      };
-      const out: WithinOutcome[] = [];
-      for (let i = 0; i < items.length; i++) {
-        const r = resolved[i]!;
-        if (!r.ok) {
-          out.push({ ok: false, refused: r.error });
-          continue;
-        }
-        if (!gate.admit(i)) {
-          out.push(null);
-          continue;
-        }
-        let plan: Plan;
-        try {
-          plan = await r.impl.plan(r.input, read, { key: items[i]!.idempotencyKey, now });
-        } catch (err) {
-          if (!(err instanceof BusinessFailure)) throw err;
-          out.push({ ok: false, refused: err.message });
-          continue;
-        }
-        const changes = plan.writes.map((w) => {
-          const k = refText(w.ref);
-          const before = held.get(k);
-          const version = (written.get(k)?.version ?? before?.version ?? 0) + 1;
-          written.set(k, { ref: w.ref, data: w.after, version, created: before === undefined });
-          return describeChange(k, version, w.before, w.after);
-        });
-        out.push({ ok: true, result: { summary: plan.summary, changes } });
-        gate.applied(i);
-      }
-      await writeRecords(tx, [...written.values()]);
-      return out;
+      return applyInOrder(tx, items, gate);
     },
   };
 }

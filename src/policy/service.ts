@@ -240,12 +240,7 @@ export function createPolicyService(opts: PolicyServiceOptions) {
      * period limit, reserves the amount in the same transaction. Totals are locked, so concurrent
      * requests can never together pass a limit: the one that would is decided again and capped.
      */
-    async decideAndReserve(
-      request: Omit<DecisionRequest, 'spent' | 'spentBy'>,
-      ref: string,
-      within?: SqlTx,
-      opts: { book?: 'reserved' | 'committed' } = {},
-    ): Promise<ReservedDecision> {
+    async decideAndReserve(request: Omit<DecisionRequest, 'spent' | 'spentBy'>, ref: string, within?: SqlTx): Promise<ReservedDecision> {
       const bundle = inForce();
       const first = decide(bundle, request);
       if (first.outcome !== 'execute' || first.reservations.length === 0) return { decision: first, reservationIds: [] };
@@ -253,7 +248,7 @@ export function createPolicyService(opts: PolicyServiceOptions) {
         const totals = await store.lockTotals(tx, totalKeys(first));
         const decision = decideWith(bundle, request, first, totals);
         if (decision.outcome !== 'execute') return { decision, reservationIds: [] };
-        const reservationIds = await store.addReservations(tx, ref, bookings(decision), opts.book);
+        const reservationIds = await store.addReservations(tx, ref, bookings(decision));
         return { decision, reservationIds };
       };
       return within ? run(within) : store.transaction(run);

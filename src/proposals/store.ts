@@ -102,32 +102,8 @@ export function createProposalStore(sql: Sql) {
 
     /** Inserts, or returns the existing proposal with the same (twin, idempotency key). */
     async insert(p: NewProposal & { id?: string }, tx: Pick<Sql, 'query'> = sql): Promise<{ proposal: Proposal; created: boolean }> {
-      const id = p.id ?? randomUUID();
-      const rows = await tx.query<Row>(
-        `INSERT INTO proposals (id, twin_id, action, args, args_hash, rationale, idempotency_key, status, decision, policy_version, approval, expires_at, audit, context, result, attempts)
-         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::jsonb, $10, $11::jsonb, $12::timestamptz, $13, $14::jsonb, $15::jsonb, $16)
-         ON CONFLICT (twin_id, idempotency_key) DO NOTHING
-         RETURNING ${COLUMNS}`,
-        [
-          id,
-          p.twin,
-          p.action,
-          JSON.stringify(p.args),
-          p.argsHash,
-          p.rationale,
-          p.idempotencyKey,
-          p.status,
-          JSON.stringify(p.decision),
-          p.decision.policyVersion,
-          p.approval === null ? null : JSON.stringify(p.approval),
-          p.expiresAt,
-          p.audit,
-          p.context === null ? null : JSON.stringify(p.context),
-          p.result == null ? null : JSON.stringify(p.result),
-          p.attempts ?? 0,
-        ],
-      );
-      if (rows[0]) return { proposal: toProposal(rows[0]), created: true };
+      const [inserted] = await this.insertMany(tx, [{ ...p, id: p.id ?? randomUUID() }]);
+      if (inserted) return { proposal: inserted, created: true };
       const existing = await this.byIdempotencyKey(p.twin, p.idempotencyKey, tx);
       if (!existing) throw new Error('proposal vanished after an idempotency conflict');
       return { proposal: existing, created: false };
