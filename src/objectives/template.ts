@@ -70,7 +70,11 @@ export function malformed(value: unknown, at: (string | number)[] = []): { text:
  */
 export function matches(when: Record<string, unknown> | undefined, scope: Scope): boolean {
   if (!when || Object.keys(when).length === 0) return true;
-  const ability = createMongoAbility([{ action: 'match', subject: 'Scope', conditions: when }]);
-  // CASL tags the object it is given; a copy keeps the caller's scope untouched.
-  return ability.can('match', caslSubject('Scope', structuredClone(scope)));
+  // Conditions come from loaded documents, which do not change: one ability each.
+  let ability = abilities.get(when);
+  if (!ability) abilities.set(when, (ability = createMongoAbility([{ action: 'match', subject: 'Scope', conditions: when }])));
+  // CASL tags the top-level object it is given; a shallow copy keeps the caller's scope untouched.
+  return ability.can('match', caslSubject('Scope', { ...scope }));
 }
+
+const abilities = new WeakMap<object, ReturnType<typeof createMongoAbility>>();

@@ -56,7 +56,7 @@ export function loadRulesFromSources(sources: readonly DocumentSource[], playboo
   }
   if (errors.length) return { ok: false, errors: errors.sort(byPosition) };
   // Compiling the payload schemas cannot fail once they validated; done here so a signal never waits on it.
-  for (const rule of rules) if (rule.doc.payload) compileInputSchema(rule.doc.payload);
+  for (const rule of rules) if (rule.doc.payload) rule.payloadSchema = compileInputSchema(rule.doc.payload);
   return { ok: true, rules };
 }
 

@@ -6,7 +6,6 @@
  * first answer back without starting anything again.
  */
 import { createHash } from 'node:crypto';
-import { compileInputSchema } from '../connectors/schema';
 import type { Sql, SqlTx } from '../db/sql';
 import { ConflictError, InputError, RegentError } from '../errors/errors';
 import { parseInput } from '../errors/input';
@@ -115,8 +114,8 @@ export function createSignalService(deps: SignalDeps) {
       try {
         for (const rule of rules) {
           const r = rule.doc;
-          if (r.payload) {
-            const valid = compileInputSchema(r.payload).safeParse(input.payload);
+          if (rule.payloadSchema) {
+            const valid = rule.payloadSchema.safeParse(input.payload);
             if (!valid.success) {
               const issue = firstIssue(valid.error, 'payload');
               throw new InputError(`${issue.message} (signal rule ${r.id}, ${where(rule)}, expects it for ${input.type})`, { field: issue.field });

@@ -67,6 +67,8 @@ export interface SignalRule {
   doc: SignalRuleDoc;
   file: string;
   line: number;
+  /** `doc.payload` compiled once, when the rule loaded. */
+  payloadSchema?: z.ZodType;
 }
 
 /** What became of a signal; stored, and returned again for a repeat of its id. */
