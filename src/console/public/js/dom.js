@@ -52,6 +52,18 @@ export function field(label, input, hint) {
   return { wrap, input };
 }
 
+/**
+ * Marks a field aria-invalid until it is next edited (on the `clearOn` events) and returns an Error
+ * with the message, to throw. A missing input only gives the Error.
+ */
+export function markInvalid(input, message, { clearOn = ['input'] } = {}) {
+  if (input) {
+    input.setAttribute('aria-invalid', 'true');
+    for (const type of clearOn) input.addEventListener(type, () => input.removeAttribute('aria-invalid'), { once: true });
+  }
+  return new Error(message);
+}
+
 // ------------------------------------------------------------------------------------------------
 // Formatting
 

@@ -1,7 +1,8 @@
 // The approver's inbox: pending proposals as cards, decided with Approve, Reject or Edit, one at a
 // time or in bulk, by mouse or keyboard. It polls, and keeps focus and selection where they were.
 import { ApiError, get, post, qs, seg } from './api.js';
-import { countdown, fmtAgo, h, isTyping, newId, replace, timeEl } from './dom.js';
+import { countdown, field, fmtAgo, h, isTyping, markInvalid, newId, replace, timeEl } from './dom.js';
+import { shortcutsHelp } from './keys.js';
 import {
   amountOf,
   counterpartyOf,
@@ -43,7 +44,7 @@ export async function inboxView(root, { me }) {
   const list = h('div', { class: 'cards', role: 'list', 'aria-label': 'Pending proposals' });
   const empty = h('div', { hidden: true });
   const helpBtn = h('button', { type: 'button', class: 'secondary small', 'aria-keyshortcuts': '?' }, 'Shortcuts (?)');
-  helpBtn.addEventListener('click', () => import('./keys.js').then((m) => m.shortcutsHelp('inbox')));
+  helpBtn.addEventListener('click', () => shortcutsHelp('inbox'));
 
   replace(
     root,
@@ -90,10 +91,18 @@ export async function inboxView(root, { me }) {
    */
   function forMe(p) {
     if ((me.appRoles ?? me.roles ?? []).includes('approver')) return true;
-    const a = p.approval;
+    return namesMe(p.approval);
+  }
+
+  /** Whom an approval tier names: its approvers, and whom it escalated to. */
+  function namedIn(a) {
+    return [...a.approvers, ...(a.escalated ? a.escalateTo : [])];
+  }
+
+  /** Whether the approval names this person: as user:<id> or by a role they hold. */
+  function namesMe(a) {
     if (!a) return false;
-    const named = [...a.approvers, ...(a.escalated ? a.escalateTo : [])];
-    return named.some((n) => n === `user:${me.id}` || (n.startsWith('role:') && (me.roles ?? []).includes(n.slice(5))));
+    return namedIn(a).some((n) => n === me.ref || (n.startsWith('role:') && (me.roles ?? []).includes(n.slice(5))));
   }
 
   async function refresh() {
@@ -299,10 +308,8 @@ export async function inboxView(root, { me }) {
 
   // Approval tiers name roles (role:cfo) or people (user:sara); a hint when neither is this person.
   function eligibilityHint(approval) {
-    if (!approval?.approvers?.length) return '';
-    const named = [...approval.approvers, ...(approval.escalated ? approval.escalateTo : [])];
-    const mine = named.some((a) => a === me.ref || (a.startsWith('role:') && me.roles.includes(a.slice(5))));
-    return mine ? '' : `Approvers named: ${named.join(', ')}. Your approval may not count.`;
+    if (!approval?.approvers?.length || namesMe(approval)) return '';
+    return `Approvers named: ${namedIn(approval).join(', ')}. Your approval may not count.`;
   }
 
   function tick() {
@@ -424,18 +431,8 @@ export async function inboxView(root, { me }) {
   }
 
   function reasonField(label = 'Reason') {
-    const id = newId('reason');
-    const input = h('textarea', { id, name: 'comment', required: true, rows: 3, maxlength: 4000, 'aria-describedby': `${id}-hint` });
-    return {
-      input,
-      wrap: h(
-        'div',
-        { class: 'field' },
-        h('label', { for: id }, label),
-        input,
-        h('p', { class: 'hint', id: `${id}-hint` }, 'Required. It is sent back to the twin and kept in the journal.'),
-      ),
-    };
+    const input = h('textarea', { id: newId('reason'), name: 'comment', required: true, rows: 3, maxlength: 4000 });
+    return field(label, input, 'Required. It is sent back to the twin and kept in the journal.');
   }
 
   async function rejectOne(id) {
@@ -474,7 +471,7 @@ export async function inboxView(root, { me }) {
     const result = await formDialog({
       title: `Edit ${titleOf(p)}`,
       description: 'Change the arguments; policy decides the edited request again, and earlier approvals stop counting.',
-      content: [form.el, h('div', { class: 'field' }, h('label', { for: note.id }, 'Note (optional)'), note)],
+      content: [form.el, field('Note (optional)', note).wrap],
       submitLabel: 'Save and re-decide',
       wide: true,
       returnFocus: e.parts.edit,
@@ -630,7 +627,7 @@ export function argsEditor(args) {
         input = h('input', { type: 'number', id, step: 'any', value: String(v), required: true });
         read = () => {
           const n = Number(input.value);
-          if (input.value.trim() === '' || !Number.isFinite(n)) throw fieldError(input, `${k} must be a number`);
+          if (input.value.trim() === '' || !Number.isFinite(n)) throw markInvalid(input, `${k} must be a number`);
           return n;
         };
       } else if (typeof v === 'string') {
@@ -644,7 +641,7 @@ export function argsEditor(args) {
           try {
             return JSON.parse(input.value);
           } catch (err) {
-            throw fieldError(input, `${k} is not valid JSON: ${err.message}`);
+            throw markInvalid(input, `${k} is not valid JSON: ${err.message}`);
           }
         };
       }
@@ -704,16 +701,10 @@ function parseJson(textarea) {
   try {
     v = JSON.parse(textarea.value);
   } catch (err) {
-    throw fieldError(textarea, `The arguments are not valid JSON: ${err.message}`);
+    throw markInvalid(textarea, `The arguments are not valid JSON: ${err.message}`);
   }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw fieldError(textarea, 'The arguments must be a JSON object ({ … })');
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw markInvalid(textarea, 'The arguments must be a JSON object ({ … })');
   return v;
-}
-
-function fieldError(input, message) {
-  input.setAttribute('aria-invalid', 'true');
-  input.addEventListener('input', () => input.removeAttribute('aria-invalid'), { once: true });
-  return new Error(message);
 }
 
 export { statusBadge };

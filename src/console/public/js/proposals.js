@@ -35,8 +35,11 @@ export function executiveOf(p, owners) {
   return p.owner ?? p.executive ?? p.twinOwner ?? owners?.get?.(p.twin) ?? null;
 }
 
-const STATUS_KIND = {
+/** Badge kinds for proposal statuses, and for an objective's steps (submitting, refused). */
+export const STATUS_KIND = {
   proposed: 'info',
+  submitting: 'info',
+  refused: 'bad',
   pending_approval: 'warn',
   approved: 'ok',
   executing: 'info',

@@ -1,6 +1,6 @@
 // A form generated from a JSON Schema (the subset playbooks use for their params): objects,
 // strings (enum, format, pattern), numbers, integers, booleans, arrays of scalars.
-import { h, newId } from './dom.js';
+import { h, markInvalid, newId } from './dom.js';
 
 /**
  * Returns { el, value() } where value() gives the params object or throws an Error naming the
@@ -212,11 +212,5 @@ function matches(pattern, value) {
   }
 }
 
-function invalid(input, message) {
-  if (input) {
-    input.setAttribute('aria-invalid', 'true');
-    input.addEventListener('input', () => input.removeAttribute('aria-invalid'), { once: true });
-    input.addEventListener('change', () => input.removeAttribute('aria-invalid'), { once: true });
-  }
-  return new Error(message);
-}
+/** Marks the field (until it is edited or changed) and returns the Error to throw. */
+const invalid = (input, message) => markInvalid(input, message, { clearOn: ['input', 'change'] });

@@ -1,8 +1,8 @@
 // The executive's view: their twins, each twin's mode (changed only after a confirmation), kill
 // switches, objectives (free text or a playbook form) and what the twin has asked for lately.
 import { ApiError, get, isMissingRoute, post, put, qs, seg } from './api.js';
-import { field, fmtAmount, fmtDateTime, h, newId, replace, replaceKeepFocus, show, timeEl } from './dom.js';
-import { amountOf, outcomeBadge, renderArgs, statusBadge, titleOf } from './proposals.js';
+import { field, fmtAmount, fmtDateTime, h, markInvalid, newId, replace, replaceKeepFocus, show, timeEl } from './dom.js';
+import { STATUS_KIND, amountOf, outcomeBadge, renderArgs, statusBadge, titleOf } from './proposals.js';
 import { schemaForm } from './schema-form.js';
 import {
   badge,
@@ -553,6 +553,7 @@ export async function objectiveView(root, { rest }) {
   const back = h('a', { href: '#/twins', class: 'back' }, '← Twins');
   replace(root, back, body);
   let last = null;
+  let terminal = false;
 
   async function refresh() {
     let o;
@@ -569,10 +570,8 @@ export async function objectiveView(root, { rest }) {
     const firstRender = last === null;
     last = sig;
     render(o, firstRender);
-    if (TERMINAL_OBJECTIVE.has(o.status)) {
-      stopper.stop();
-      slow = setTimeout(() => (stopper = poll(refresh, 15000)), 15000);
-    }
+    // Once it has ended, little changes: checked every 15 s instead of every 3 s.
+    terminal = TERMINAL_OBJECTIVE.has(o.status);
   }
 
   function render(o, firstRender) {
@@ -689,7 +688,7 @@ export async function objectiveView(root, { rest }) {
                   ' ',
                   h('code', null, st.action),
                   ' ',
-                  st.status ? badge(String(st.status), STEP_KIND[st.status] ?? 'muted') : null,
+                  st.status ? badge(String(st.status), STATUS_KIND[st.status] ?? 'muted') : null,
                   st.reasons?.length ? h('p', { class: 'hint' }, st.reasons.join('; ')) : null,
                 ),
               ),
@@ -701,12 +700,11 @@ export async function objectiveView(root, { rest }) {
   }
 
   async function cancelObjective(o, btn) {
-    const id2 = newId('why');
-    const why = h('textarea', { id: id2, rows: 2, maxlength: 2000 });
+    const why = h('textarea', { id: newId('why'), rows: 2, maxlength: 2000 });
     const done = await formDialog({
       title: 'Cancel this objective?',
       description: 'The run stops and its open requests are withdrawn. What already ran stays done.',
-      content: h('div', { class: 'field' }, h('label', { for: id2 }, 'Reason (optional)'), why),
+      content: field('Reason (optional)', why).wrap,
       submitLabel: 'Cancel objective',
       submitClass: 'danger',
       cancelLabel: 'Keep it',
@@ -720,31 +718,12 @@ export async function objectiveView(root, { rest }) {
     }
   }
 
-  let slow;
-  let stopper = poll(refresh, 3000);
-  return () => {
-    stopper.stop();
-    clearTimeout(slow);
-  };
+  const stopper = poll(refresh, () => (terminal ? 15000 : 3000));
+  return () => stopper.stop();
 }
 
 /** The reason that decided the outcome: the last one (the cap or tier), else the grant. */
 const lastReason = (reasons) => (reasons?.length ? reasons[reasons.length - 1].message : '');
-
-const STEP_KIND = {
-  executed: 'ok',
-  approved: 'ok',
-  executing: 'info',
-  pending_approval: 'warn',
-  proposed: 'info',
-  submitting: 'info',
-  refused: 'bad',
-  denied: 'bad',
-  rejected: 'bad',
-  failed: 'bad',
-  expired: 'muted',
-  cancelled: 'muted',
-};
 
 /** The objective's proposals: full views when the server gives them, else its steps. */
 function proposalsOf(o) {
@@ -853,10 +832,7 @@ export async function createTwinDialog({ me, returnFocus, users }) {
 
 /** Marks the input a problem+json `field` names (body.authority, or just authority). */
 function markField(name, map) {
-  const input = map[String(name).replace(/^body\./, '')];
-  if (!input) return;
-  input.setAttribute('aria-invalid', 'true');
-  input.addEventListener('input', () => input.removeAttribute('aria-invalid'), { once: true });
+  markInvalid(map[String(name).replace(/^body\./, '')]);
 }
 
 /** Authority ids for suggestions, from the policies route when the server has one. */

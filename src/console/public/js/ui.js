@@ -210,6 +210,7 @@ export async function secretDialog({ title, secret, note }) {
 
 /**
  * Runs `fn` now and then every `ms` after each run finishes; paused while the tab is hidden.
+ * `ms` may be a function, asked after each run (a slower pace once nothing changes any more).
  * Returns { stop, now } (`now` runs it at once, e.g. after an action).
  */
 export function poll(fn, ms) {
@@ -229,7 +230,7 @@ export function poll(fn, ms) {
     })();
     await running;
     running = null;
-    if (!stopped) timer = setTimeout(run, ms);
+    if (!stopped) timer = setTimeout(run, typeof ms === 'function' ? ms() : ms);
   };
   const onVisible = () => {
     if (!document.hidden) run();
