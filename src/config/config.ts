@@ -217,14 +217,7 @@ function isLoopback(host: string): boolean {
 }
 
 /** The HTTP guards with every variable unset, for apps built without a Config (tests). */
-export const DEFAULT_HTTP_CONFIG: HttpConfig = {
-  corsOrigins: [],
-  rateLimitPerMinute: 600,
-  authFailuresPerMinute: 30,
-  maxBodyBytes: 256 * 1024,
-  metricsToken: undefined,
-  trustProxy: [],
-};
+export const DEFAULT_HTTP_CONFIG: HttpConfig = loadConfig({}).http;
 
 /** A proxy Express's `trust proxy` understands: a preset name, an IP address, or a CIDR range. */
 function isProxyToken(t: string): boolean {

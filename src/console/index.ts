@@ -8,20 +8,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import express, { type Router } from 'express';
+import { CSP_DIRECTIVES } from '../http/security';
 
-/** Same-origin only, no inline script or style, no eval; the console needs nothing more. */
-export const CONSOLE_CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "font-src 'self'",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
+/** The API's policy (same origin only, no inline script or style, no eval), as a header value. */
+export const CONSOLE_CSP = Object.entries(CSP_DIRECTIVES)
+  .map(([name, sources]) => `${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${sources.join(' ')}`)
+  .join('; ');
 
 /** The directory holding Regent's package.json, found upwards from this file. */
 export function packageRoot(from: string = __dirname): string {

@@ -22,7 +22,7 @@ import { adminApi } from './routes/admin';
 import { proposalApi } from './routes/proposals';
 import { withRequestContext, type Logger } from '../log/logger';
 import { VERSION } from '../version';
-import { authenticate, journalForbidden } from './auth';
+import { authenticate, journalForbidden, journalRefusal } from './auth';
 import { errorHandler, notFoundHandler } from './problem';
 import { journalApi } from './routes/journal';
 import { twinApi } from './routes/twins';
@@ -178,17 +178,13 @@ export function createHttpApp(deps: HttpDeps): Express {
       }),
     );
     const limit = perKeyRateLimit(http.rateLimitPerMinute, (req) =>
-      api.journal
-        .append({
-          kind: 'auth.refused',
-          actor: req.principal.ref,
-          subject: req.principal.keyId === 'oidc' ? null : `key:${req.principal.keyId}`,
-          data: { status: 429, reason: 'rate_limited', method: req.method, path: req.baseUrl + req.path, limitPerMinute: http.rateLimitPerMinute },
-        })
-        .then(
-          () => undefined,
-          (err) => void log.error('could not journal a rate-limited request', { error: err }),
-        ),
+      journalRefusal(
+        { journal: api.journal, log },
+        req,
+        req.principal.ref,
+        { status: 429, reason: 'rate_limited', limitPerMinute: http.rateLimitPerMinute },
+        req.principal.keyId === 'oidc' ? null : `key:${req.principal.keyId}`,
+      ),
     );
     if (limit) app.use('/v1', limit);
     for (const group of routes) {

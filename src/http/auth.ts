@@ -33,7 +33,7 @@ const BEARER = /^Bearer +(\S+) *$/i;
 /** The route as called, without the query string (which is not ours to journal). */
 const pathOf = (req: Request) => req.baseUrl + req.path;
 
-async function journalRefusal(
+export async function journalRefusal(
   deps: Pick<AuthDeps, 'journal' | 'log'>,
   req: Request,
   actor: string,
@@ -156,25 +156,7 @@ export function checkSome(req: Request, capability: Capability): void {
   if (!canSome(actorOf(p), capability)) refuse(p, capability, {});
 }
 
-/**
- * Route guard: `capability` for the resource that `resource` loads (its attributes, e.g.
- * `{ owner }`). Callers who lack the capability for any resource are refused before anything is
- * loaded, so a 404 never tells them which ids exist.
- */
-export function authorize(
-  capability: Capability,
-  resource?: (req: Request) => Promise<Record<string, unknown>> | Record<string, unknown>,
-): RequestHandler {
-  return async (req, _res, next) => {
-    checkSome(req, capability);
-    check(req, capability, resource ? await resource(req) : {});
-    next();
-  };
+/** The refusal of a route that takes a twin's key, to anyone else. */
+export function refuseNonTwin(): never {
+  throw new ForbiddenError("this route takes a twin's API key (the one returned when the twin was created)", { capability: 'twin' });
 }
-
-/** Route guard for the twin routes (POST /v1/proposals, …): only a twin's own key. */
-export const requireTwin: RequestHandler = (req, _res, next) => {
-  if (req.principal?.kind !== 'twin')
-    throw new ForbiddenError("this route takes a twin's API key (the one returned when the twin was created)", { capability: 'twin' });
-  next();
-};

@@ -14,7 +14,7 @@ import { RegentError } from '../errors/errors';
 import { parseInput } from '../errors/input';
 import { ROLES, canSome, type Capability } from '../policy/roles';
 import type { ApiDeps } from './app';
-import { checkSome } from './auth';
+import { checkSome, refuseNonTwin } from './auth';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -157,11 +157,7 @@ function gate(e: Endpoint): RequestHandler {
       return next();
     }
     if (access.capabilities.some((c) => canSome({ id: p.id, roles: p.appRoles }, c))) return next();
-    if (!access.capabilities.length) {
-      throw new RegentError('forbidden', "this route takes a twin's API key (the one returned when the twin was created)", {
-        capability: 'twin',
-      });
-    }
+    if (!access.capabilities.length) refuseNonTwin();
     checkSome(req, access.capabilities[0]!); // throws with the caller and the capability
     next();
   };

@@ -163,8 +163,8 @@ export function createTwinService(opts: TwinServiceOptions) {
     /** For a new action request: the twin, and whether a kill switch halts it, read together. */
     getForAction: async (twinId: string) => (isId(twinId) ? store.getForAction(twinId) : undefined),
 
-    /** getForAction for several twins at once, inside the caller's transaction. */
-    getManyForAction: (twinIds: readonly string[], tx: SqlTx) => store.getManyForAction(twinIds.filter(isId), tx),
+    /** getForAction for several twins in one read, inside the caller's transaction if given. */
+    getManyForAction: (twinIds: readonly string[], tx?: SqlTx) => store.getManyForAction(twinIds.filter(isId), tx),
   };
 }
 

@@ -179,29 +179,26 @@ export const proposalApi: ApiModule = {
   bind(deps: ApiDeps) {
     const proposals = deps.proposals!;
     const twins = deps.twins;
-    const twinOwner = async (id: string) => (await twins.get(id).catch(() => undefined))?.owner;
-    /** The views of `items`, each with its twin's owner (looked up once per twin). */
+    const twinOwner = async (id: string) => (await twins.get(id).catch(() => undefined))?.owner ?? null;
+    /** The views of `items`, each with its twin's owner (the twins read in one statement). */
     async function views(items: Proposal[]) {
-      const ids = [...new Set(items.map((p) => p.twin))];
-      const owners = new Map(await Promise.all(ids.map(async (id) => [id, (await twinOwner(id)) ?? null] as const)));
-      return items.map((p) => view(p, owners.get(p.twin) ?? null));
+      const owners = await twins.getManyForAction([...new Set(items.map((p) => p.twin))]);
+      return items.map((p) => view(p, owners.get(p.twin)?.owner ?? null));
     }
-    const viewOne = async (p: Proposal) => (await views([p]))[0]!;
 
     async function load(id: string): Promise<Proposal> {
       if (!UUID.test(id)) throw new NotFoundError(`proposal ${id} does not exist`);
       return proposals.get(id);
     }
 
-    /** Who may see a proposal: its twin, its twin's owner, approvers, auditors, admins. */
-    async function assertVisible(req: Request, p: Proposal): Promise<void> {
+    /** Who may see a proposal: its twin, its twin's owner (`owner`), approvers, auditors, admins. */
+    function assertVisible(req: Request, p: Proposal, owner: string | null): void {
       const who = req.principal;
       if (who.kind === 'twin') {
         if (who.id !== p.twin) throw new NotFoundError(`proposal ${p.id} does not exist`);
         return;
       }
       const actor = { id: who.id, roles: who.appRoles };
-      const owner = await twinOwner(p.twin);
       if (can(actor, 'proposal.read', { owner }) || can(actor, 'journal.audit') || can(actor, 'journal.read')) return;
       throw new RegentError('forbidden', `${who.ref} may not read proposal ${p.id} (not a proposal of their own twins)`, {
         capability: 'proposal.read',
@@ -214,7 +211,7 @@ export const proposalApi: ApiModule = {
         const { proposal, created } = await proposals.create(who.id, body);
         if (!created) res.setHeader('Idempotent-Replayed', 'true');
         // A twin's key carries its owner (read when the key was checked): no second lookup.
-        return reply(created ? 201 : 200, who.kind === 'twin' ? view(proposal, who.owner) : await viewOne(proposal));
+        return reply(created ? 201 : 200, view(proposal, who.kind === 'twin' ? who.owner : await twinOwner(proposal.twin)));
       }),
 
       implement(endpoints.list, async ({ query }, req) => {
@@ -233,34 +230,37 @@ export const proposalApi: ApiModule = {
 
       implement(endpoints.get, async ({ params }, req) => {
         const p = await load(params.id);
-        await assertVisible(req, p);
+        const owner = await twinOwner(p.twin);
+        assertVisible(req, p, owner);
         const [reviews, preview] = await Promise.all([proposals.reviews(p.id), req.principal.kind === 'user' ? proposals.preview(p) : null]);
-        return { ...(await viewOne(p)), reviews, preview };
+        return { ...view(p, owner), reviews, preview };
       }),
 
       implement(endpoints.decide, async ({ params, body }, req) => {
         userOf(req);
         const p = await load(params.id);
+        const owner = await twinOwner(p.twin);
         // Approvers decide any proposal; an executive their own twins' (where a tier names them).
-        const who = requireUser(req, 'proposal.decide', { owner: await twinOwner(p.twin) });
-        return viewOne(await proposals.review(p.id, { id: who.id, roles: who.roles }, body));
+        const who = requireUser(req, 'proposal.decide', { owner });
+        return view(await proposals.review(p.id, { id: who.id, roles: who.roles }, body), owner);
       }),
 
       implement(endpoints.cancel, async ({ params, body }, req) => {
         const who = req.principal;
         const p = await load(params.id);
+        const owner = await twinOwner(p.twin);
         if (who.kind === 'twin') {
           if (who.id !== p.twin) throw new NotFoundError(`proposal ${p.id} does not exist`);
         } else {
-          requireUser(req, 'twin.update', { owner: await twinOwner(p.twin) });
+          requireUser(req, 'twin.update', { owner });
         }
-        return viewOne(await proposals.cancel(p.id, who.ref, body.reason));
+        return view(await proposals.cancel(p.id, who.ref, body.reason), owner);
       }),
 
       implement(endpoints.audit, async ({ params, body }, req) => {
         const who = requireUser(req, 'journal.audit');
-        await load(params.id);
-        return viewOne(await proposals.audit(params.id, who.ref, body.verdict, body.comment));
+        const p = await load(params.id);
+        return view(await proposals.audit(p.id, who.ref, body.verdict, body.comment), await twinOwner(p.twin));
       }),
     ];
   },
