@@ -14,6 +14,7 @@ import type { ActionCall, ActionOutcome, Planner, PlannerContext, PlannerResult,
 import type { ConnectorRegistry } from '../connectors/types';
 import type { SqlTx } from '../db/sql';
 import { RegentError } from '../errors/errors';
+import { firstIssue } from '../errors/input';
 import type { JournalService } from '../journal/service';
 import type { AppendInput } from '../journal/types';
 import type { Logger } from '../log/logger';
@@ -106,10 +107,6 @@ function callProblem(call: unknown): string | null {
   return null;
 }
 
-function firstIssue(err: { issues: { path: PropertyKey[]; message: string }[] }): string {
-  const i = err.issues[0]!;
-  return `${i.path.length ? i.path.map(String).join('.') + ': ' : ''}${i.message}`;
-}
 
 /**
  * What the journal keeps of a refused request's args: their hash (to match them against the

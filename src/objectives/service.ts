@@ -77,6 +77,9 @@ export interface ObjectiveDetail extends Objective {
 
 const subject = (id: string) => `objective:${id}`;
 
+/** Compiled playbook planners kept per process (an objective's turns reuse its own). */
+const MAX_CACHED_PLANNERS = 1000;
+
 /** Strips the runner's internals from a record. */
 export function publicObjective(o: ObjectiveRecord): Objective {
   return {
@@ -109,6 +112,8 @@ export function createObjectiveService(deps: ObjectiveDeps) {
   const { journal, log } = deps;
   const store = createObjectiveStore(deps.sql);
 
+  /** Playbook planners by objective id (oldest dropped first past the bound). */
+  const playbookPlanners = new Map<string, Planner>();
   const runner = createObjectiveRunner({
     store,
     journal,
@@ -121,9 +126,15 @@ export function createObjectiveService(deps: ObjectiveDeps) {
     ...(deps.runner ? { options: deps.runner } : {}),
     plannerFor(o) {
       if (o.planner === 'playbook') {
+        // The snapshot never changes once the objective exists: validate and compile it once.
+        const known = playbookPlanners.get(o.id);
+        if (known) return known;
         const snapshot = PlaybookSchema.safeParse((o.playbookSnapshot as { doc?: unknown } | null)?.doc);
         if (!snapshot.success) return `the playbook snapshot of objective ${o.id} is unreadable: ${snapshot.error.issues[0]!.message}`;
-        return createPlaybookPlanner(compilePlaybook(snapshot.data, String((o.playbookSnapshot as { file?: unknown }).file ?? o.playbook)));
+        const planner = createPlaybookPlanner(compilePlaybook(snapshot.data, String((o.playbookSnapshot as { file?: unknown }).file ?? o.playbook)));
+        if (playbookPlanners.size >= MAX_CACHED_PLANNERS) playbookPlanners.delete(playbookPlanners.keys().next().value!);
+        playbookPlanners.set(o.id, planner);
+        return planner;
       }
       return deps.llm ?? 'no language model is configured any more (REGENT_MODEL); a free-text objective cannot be planned without one';
     },

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Connector, ConnectorRegistry, Operation } from '../connectors/types';
 import type { SqlTx } from '../db/sql';
 import { ConflictError, InputError, NotFoundError, RegentError, UnavailableError } from '../errors/errors';
+import { firstIssue } from '../errors/input';
 import { canonicalize } from '../journal/jcs';
 import type { JournalService } from '../journal/service';
 import type { AppendInput } from '../journal/types';
@@ -81,10 +82,6 @@ export function payloadHash(args: unknown): string {
   return createHash('sha256').update(canonicalize(args)).digest('hex');
 }
 
-function firstIssue(err: { issues: { path: PropertyKey[]; message: string }[] }, prefix: string): string {
-  const i = err.issues[0]!;
-  return `${prefix}${i.path.length ? i.path.map(String).join('.') + ': ' : ''}${i.message}`;
-}
 
 const subject = (id: string) => `proposal:${id}`;
 

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Sql, SqlTx } from '../db/sql';
 import { ConflictError, InputError, RegentError } from '../errors/errors';
-import { parseInput } from '../errors/input';
+import { firstIssueAt, parseInput } from '../errors/input';
 import { canonicalize } from '../journal/jcs';
 import type { JournalService } from '../journal/service';
 import type { AppendInput } from '../journal/types';
@@ -36,12 +36,6 @@ interface SignalRow {
 
 const where = (r: SignalRule) => `${r.file}:${r.line}`;
 
-function firstIssue(err: { issues: { path: PropertyKey[]; message: string; code?: string; keys?: string[] }[] }, prefix: string): { message: string; field: string } {
-  const i = err.issues[0]!;
-  const path = [...i.path.map(String), ...(i.code === 'unrecognized_keys' && i.keys ? i.keys.slice(0, 1) : [])];
-  const field = path.length ? `${prefix}.${path.join('.')}` : prefix;
-  return { field, message: `${field}: ${i.code === 'unrecognized_keys' ? 'is not a known field' : i.message}` };
-}
 
 export function createSignalService(deps: SignalDeps) {
   const { sql, journal, log } = deps;
@@ -117,7 +111,7 @@ export function createSignalService(deps: SignalDeps) {
           if (rule.payloadSchema) {
             const valid = rule.payloadSchema.safeParse(input.payload);
             if (!valid.success) {
-              const issue = firstIssue(valid.error, 'payload');
+              const issue = firstIssueAt(valid.error, 'payload');
               throw new InputError(`${issue.message} (signal rule ${r.id}, ${where(rule)}, expects it for ${input.type})`, { field: issue.field });
             }
           }
