@@ -144,10 +144,14 @@ function refuse(p: Principal, capability: Capability, attrs: Record<string, unkn
   throw new ForbiddenError(`${p.ref} lacks the capability ${capability}${about}`, { capability });
 }
 
-/** Throws 403 unless the caller is a person with `capability` for a resource with `attrs` (e.g. its owner). */
-export function check(req: Request, capability: Capability, attrs: Record<string, unknown> = {}): void {
+/**
+ * Throws 403 unless the caller is a person with `capability` for a resource with `attrs` (e.g.
+ * its owner); returns that person.
+ */
+export function check(req: Request, capability: Capability, attrs: Record<string, unknown> = {}): Principal & { kind: 'user' } {
   const p = person(req, capability);
   if (!can(actorOf(p), capability, attrs)) refuse(p, capability, attrs);
+  return p;
 }
 
 /** Throws 403 unless the caller has `capability` for at least one resource (list routes, and before loading one). */

@@ -1,10 +1,10 @@
 import type { Request } from 'express';
 import { z } from 'zod';
 import { NotFoundError, RegentError } from '../../errors/errors';
-import type { Principal } from '../../people/types';
-import { can, type Capability } from '../../policy/roles';
+import { can } from '../../policy/roles';
 import { AuditSchema, CreateProposalSchema, PROPOSAL_STATUSES, ReviewSchema, type Proposal } from '../../proposals/types';
 import type { ApiDeps } from '../app';
+import { check } from '../auth';
 import { endpoint, implement, reply, type ApiModule } from '../registry';
 import { ProposalViewSchema, ReviewSchemaOut } from '../schemas';
 
@@ -156,21 +156,6 @@ const endpoints = {
   }),
 };
 
-function userOf(req: Request): Extract<Principal, { kind: 'user' }> {
-  const p = req.principal;
-  if (p.kind !== 'user') throw new RegentError('forbidden', `${p.ref} is a twin; this is for people`, { capability: 'person' });
-  return p;
-}
-
-function requireUser(req: Request, capability: Capability, attrs: Record<string, unknown> = {}) {
-  const p = userOf(req);
-  if (!can({ id: p.id, roles: p.appRoles }, capability, attrs)) {
-    const about = typeof attrs.owner === 'string' ? ` for a twin of ${attrs.owner}` : '';
-    throw new RegentError('forbidden', `${p.ref} lacks the capability ${capability}${about}`, { capability });
-  }
-  return p;
-}
-
 /** The governed action pipeline over HTTP; served where the server runs it (with policies). */
 export const proposalApi: ApiModule = {
   name: 'proposals',
@@ -237,11 +222,10 @@ export const proposalApi: ApiModule = {
       }),
 
       implement(endpoints.decide, async ({ params, body }, req) => {
-        userOf(req);
         const p = await load(params.id);
         const owner = await twinOwner(p.twin);
         // Approvers decide any proposal; an executive their own twins' (where a tier names them).
-        const who = requireUser(req, 'proposal.decide', { owner });
+        const who = check(req, 'proposal.decide', { owner });
         return view(await proposals.review(p.id, { id: who.id, roles: who.roles }, body), owner);
       }),
 
@@ -252,13 +236,13 @@ export const proposalApi: ApiModule = {
         if (who.kind === 'twin') {
           if (who.id !== p.twin) throw new NotFoundError(`proposal ${p.id} does not exist`);
         } else {
-          requireUser(req, 'twin.update', { owner });
+          check(req, 'twin.update', { owner });
         }
         return view(await proposals.cancel(p.id, who.ref, body.reason), owner);
       }),
 
       implement(endpoints.audit, async ({ params, body }, req) => {
-        const who = requireUser(req, 'journal.audit');
+        const who = check(req, 'journal.audit');
         const p = await load(params.id);
         return view(await proposals.audit(p.id, who.ref, body.verdict, body.comment), await twinOwner(p.twin));
       }),
