@@ -53,18 +53,25 @@ export function createWebhookNotifier(sql: Sql, log: Logger, o: WebhookOptions) 
     } catch (err) {
       error = (err as Error).message;
     }
-    const attempts = d.attempts + 1;
+    // Counted in the database: a delivery sent twice at once (a claim that lapsed) counts twice,
+    // and a late failure never turns a delivered notification back into a pending one.
     if (error === null) {
-      await sql.query(`UPDATE webhook_deliveries SET status = 'delivered', attempts = $2, delivered_at = now(), last_error = NULL WHERE id = $1`, [d.id, attempts]);
+      await sql.query(`UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = now(), last_error = NULL WHERE id = $1`, [d.id]);
       return;
     }
-    const give = attempts >= maxAttempts;
-    const delay = baseDelayMs * 2 ** (attempts - 1);
-    await sql.query(
-      `UPDATE webhook_deliveries SET status = $2, attempts = $3, last_error = $4, next_attempt_at = now() + ($5::int * interval '1 millisecond') WHERE id = $1`,
-      [d.id, give ? 'failed' : 'pending', attempts, error.slice(0, 500), delay],
+    // Still pending: back off (or give up past the last attempt). Already settled by another
+    // send: only counted.
+    const [row] = await sql.query<{ attempts: number; status: string }>(
+      `UPDATE webhook_deliveries
+          SET attempts = attempts + 1,
+              last_error = CASE WHEN status = 'pending' THEN $2 ELSE last_error END,
+              status = CASE WHEN status <> 'pending' THEN status WHEN attempts + 1 >= $3 THEN 'failed' ELSE 'pending' END,
+              next_attempt_at = CASE WHEN status = 'pending' THEN now() + ($4::float8 * power(2, attempts) * interval '1 millisecond') ELSE next_attempt_at END
+        WHERE id = $1
+        RETURNING attempts, status`,
+      [d.id, error.slice(0, 500), maxAttempts, baseDelayMs],
     );
-    if (give) log.warn('webhook delivery failed for good', { delivery: d.id, event: d.event, attempts, error });
+    if (row?.status === 'failed' && row.attempts >= maxAttempts) log.warn('webhook delivery failed for good', { delivery: d.id, event: d.event, attempts: row.attempts, error });
   }
 
   async function tick(): Promise<void> {

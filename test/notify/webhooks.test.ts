@@ -31,6 +31,25 @@ describeEachDatabase('signed webhook notifications', (getDb) => {
     await receiver.close();
   });
 
+  it('counts a delivery sent twice at once (its claim lapsed) twice, and a late failure never undoes a delivery', async () => {
+    const receiver = await startReceiver((_req, i) => (i === 1 ? { status: 503, delayMs: 300 } : { status: 204 }));
+    const n = createWebhookNotifier(db.sql, silentLog, { url: receiver.url, secret: SECRET, baseDelayMs: 10 });
+    try {
+      const id = await n.notify('proposal.escalated', { proposal: 'p-3' }); // the first attempt starts, slowly
+      for (let i = 0; i < 100 && receiver.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      // The claim lapses (a process stalled past it): the next tick sends it again, and it is delivered.
+      await db.sql.query(`UPDATE webhook_deliveries SET next_attempt_at = now() WHERE id = $1`, [id]);
+      await n.tick();
+      await n.stop(); // the slow first attempt ends with its 503
+      const [row] = await db.sql.query<{ status: string; attempts: number }>('SELECT status, attempts FROM webhook_deliveries WHERE id = $1', [id]);
+      expect(row).toEqual({ status: 'delivered', attempts: 2 });
+      expect(receiver.requests).toHaveLength(2);
+    } finally {
+      await n.stop();
+      await receiver.close();
+    }
+  });
+
   it('retries a failing receiver with backoff until it answers, then stops', async () => {
     const receiver = await startReceiver((_req, i) => ({ status: i < 3 ? 503 : 204 }));
     const n = createWebhookNotifier(db.sql, silentLog, { url: receiver.url, secret: SECRET, baseDelayMs: 10 });
