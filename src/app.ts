@@ -1,7 +1,9 @@
 import fs from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Config } from './config/config';
 import { openDatabase, type Database } from './db/database';
+import { createLiveness, type Liveness } from './db/liveness';
 import { createJournalService, type JournalService } from './journal/service';
 import { loadOrCreateSigner, SigningKeyError } from './journal/keys';
 import { createJournalStore } from './journal/store';
@@ -110,6 +112,7 @@ export async function openRegent(
   let notifier: WebhookNotifier | undefined;
   let objectives: ObjectiveService | undefined;
   let signals: SignalService | undefined;
+  let liveness: Liveness | undefined;
   if (policy) {
     // Connectors hold credentials from the environment; a broken connector file stops start-up
     // rather than leaving actions without the connector their authority expects.
@@ -122,7 +125,23 @@ export async function openRegent(
     }
     const registry = loaded.registry;
     connectors = registry;
-    const webhooks = config.webhook && createWebhookNotifier(db.sql, log, config.webhook);
+    // Every claimer of this process registers, so that others take its work over the moment it
+    // dies rather than when its lease runs out.
+    const tag = `${process.pid}-${randomUUID().slice(0, 8)}`;
+    const holders = { executor: `executor-${tag}`, runner: opts.runnerId ?? `runner-${tag}`, webhooks: `webhooks-${tag}` };
+    try {
+      liveness = await createLiveness(db, log);
+      for (const id of Object.values(holders)) await liveness.register(id);
+    } catch (err) {
+      await liveness?.close();
+      policy.stop();
+      await registry.close().catch(() => undefined);
+      await journal.stop().catch(() => undefined);
+      await db.close();
+      throw new Error(`cannot register this process's claim holders: ${(err as Error).message}`);
+    }
+    const live = liveness;
+    const webhooks = config.webhook && createWebhookNotifier(db.sql, log, { ...config.webhook, holder: holders.webhooks, alive: live.alive });
     notifier = webhooks || undefined;
     proposals = createProposalService({
       store: createProposalStore(db.sql),
@@ -131,20 +150,36 @@ export async function openRegent(
       connectors: () => registry,
       twins,
       log,
+      executorId: holders.executor,
+      alive: live.alive,
       options: { leaseMs: config.executionLeaseMs },
       onPending: webhooks
         ? (p, why) =>
             void webhooks
-              .notify(why === 'pending' ? 'proposal.pending_approval' : 'proposal.escalated', {
-                proposal: p.id,
-                twin: p.twin,
-                action: p.action,
-                approvers: p.approval?.approvers ?? [],
-                escalateTo: p.approval?.escalated ? p.approval.escalateTo : [],
-                quorum: p.approval?.quorum ?? null,
-                expiresAt: p.expiresAt,
-                rationale: p.rationale,
-              })
+              .notify(
+                why === 'in_doubt' ? 'proposal.in_doubt' : why === 'pending' ? 'proposal.pending_approval' : 'proposal.escalated',
+                why === 'in_doubt'
+                  ? {
+                      proposal: p.id,
+                      twin: p.twin,
+                      action: p.action,
+                      connector: p.inDoubt?.connector ?? null,
+                      checkIn: p.inDoubt?.checkIn ?? null,
+                      sentAt: p.inDoubt?.sentAt ?? null,
+                      since: p.inDoubt?.since ?? null,
+                      rationale: p.rationale,
+                    }
+                  : {
+                      proposal: p.id,
+                      twin: p.twin,
+                      action: p.action,
+                      approvers: p.approval?.approvers ?? [],
+                      escalateTo: p.approval?.escalated ? p.approval.escalateTo : [],
+                      quorum: p.approval?.quorum ?? null,
+                      expiresAt: p.expiresAt,
+                      rationale: p.rationale,
+                    },
+              )
               .catch((err) => log.error('could not queue a webhook', { error: err, proposal: p.id }))
         : undefined,
     });
@@ -165,7 +200,7 @@ export async function openRegent(
       llm: opts.llmPlanner ?? languageModelPlanner(config, log),
       defaultStepBudget: config.agent.stepBudget,
       log,
-      ...(opts.runnerId ? { runnerId: opts.runnerId } : {}),
+      runnerId: holders.runner,
       runner: { leaseMs: config.executionLeaseMs, ratePerMinute: config.agent.ratePerMinute },
     });
     const pol = policy;
@@ -189,6 +224,7 @@ export async function openRegent(
       await objectives?.stop();
       await proposals?.stop();
       await notifier?.stop();
+      await liveness?.close().catch(() => undefined);
       await connectors?.close().catch(() => undefined);
       try {
         await journal.stop();

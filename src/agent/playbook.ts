@@ -17,7 +17,7 @@ interface PlaybookState {
   steps: Record<string, { status: ActionOutcome['kind'] | 'skipped'; proposalId?: string }>;
 }
 
-const OPEN: ReadonlySet<string> = new Set(['pending_approval', 'approved', 'executing']);
+const OPEN: ReadonlySet<string> = new Set(['pending_approval', 'approved', 'executing', 'in_doubt']);
 const DONE: ReadonlySet<string> = new Set(['proposed', 'executed']);
 
 const STATUS_TEXT: Record<string, string> = {
@@ -25,6 +25,7 @@ const STATUS_TEXT: Record<string, string> = {
   pending_approval: 'waiting for approval',
   approved: 'approved, about to execute',
   executing: 'executing',
+  in_doubt: 'in doubt (the outcome is unknown until a person settles it)',
   executed: 'executed',
   failed: 'failed',
   denied: 'denied by policy',

@@ -18,7 +18,7 @@ export interface ToolSpec {
 export type ActionOutcome =
   | { kind: 'refused'; reason: string }
   | {
-      kind: 'denied' | 'proposed' | 'pending_approval' | 'approved' | 'executing' | 'executed' | 'failed' | 'rejected' | 'expired' | 'cancelled';
+      kind: 'denied' | 'proposed' | 'pending_approval' | 'approved' | 'executing' | 'in_doubt' | 'executed' | 'failed' | 'rejected' | 'expired' | 'cancelled';
       proposalId: string;
       /** The policy's reasons (denied, pending), or the approver's comment (rejected). */
       reasons: string[];

@@ -7,6 +7,7 @@ import { registerDb } from './db';
 import { registerJournal } from './journal';
 import { registerObjectives } from './objectives';
 import { registerPolicy } from './policy';
+import { registerProposals } from './proposals';
 import { registerServe } from './serve';
 import { registerUsers } from './users';
 
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerJournal(program);
   registerPolicy(program);
+  registerProposals(program);
   registerDb(program);
   registerBench(program);
   registerUsers(program);

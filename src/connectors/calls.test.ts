@@ -73,10 +73,35 @@ describeEachDatabase('exactly-once connector calls', (getDb) => {
       } else {
         // Never a second effect whose first may have happened: a person checks.
         expect(calls).toBe(0);
-        expect(r).toMatchObject({ ok: false, retryable: false });
+        expect(r).toMatchObject({ ok: false, retryable: false, inDoubt: { checkIn: `crm for idempotency key ${key}`, lastHeard: null } });
         expect(!r.ok && r.error).toMatch(new RegExp(`^outcome unknown after a crash.*check crm for idempotency key ${key}`));
       }
     }
+  });
+
+  test('an in-doubt call says when it was sent and by which process, and stays in doubt for the same key', async () => {
+    const key = newKey();
+    let calls = 0;
+    const first = await runOnce(db.sql, { ...call(key), executor: 'executor-a' }, async () => {
+      calls++;
+      return { ok: false, retryable: false, error: 'crm did not answer', inDoubt: { sentAt: null, sentBy: null, lastHeard: 'crm did not answer', checkIn: '' } };
+    });
+    expect(first).toMatchObject({
+      ok: false,
+      retryable: false,
+      inDoubt: { sentBy: 'executor-a', lastHeard: 'crm did not answer', checkIn: `crm for idempotency key ${key}`, sentAt: expect.any(String) },
+    });
+    expect(await callStatus(db.sql, key)).toEqual({ status: 'unknown', error: 'crm did not answer' });
+    // Asked again (a takeover, a retry): never sent a second time, and still in doubt.
+    const again = await runOnce(db.sql, { ...call(key), executor: 'executor-b' }, async () => (++calls, { ok: true, result: {} }));
+    expect(calls).toBe(1);
+    expect(again).toMatchObject({ ok: false, inDoubt: { sentBy: 'executor-a', lastHeard: 'crm did not answer' } });
+    expect(!again.ok && again.error).toMatch(/^outcome unknown: .* was cut off \(crm did not answer\)/);
+    // An idempotent operation's unknown call is simply repeated with the same key.
+    const idem = newKey();
+    await runOnce(db.sql, call(idem, true), async () => ({ ok: false, retryable: false, error: 'cut off', inDoubt: { sentAt: null, sentBy: null, lastHeard: 'cut off', checkIn: '' } }));
+    expect(await runOnce(db.sql, call(idem, true), async () => (++calls, { ok: true, result: { again: true } }))).toEqual({ ok: true, result: { again: true } });
+    expect(calls).toBe(2);
   });
 
   test('a key used for one action is refused for another', async () => {
@@ -93,13 +118,24 @@ describeEachDatabase('exactly-once connector calls', (getDb) => {
     expect(JSON.stringify(r)).not.toContain('answer for notes');
   });
 
-  test('a business call that throws is recorded as failed', async () => {
+  test('a business call that throws has an unknown outcome: in doubt when not idempotent, retried when it is', async () => {
     const key = newKey();
     const r = await runOnce(db.sql, call(key), async () => {
       throw new Error('socket hang up');
     });
-    expect(r).toEqual({ ok: false, retryable: false, error: 'crm.note.create failed unexpectedly: socket hang up' });
-    expect(await callStatus(db.sql, key)).toEqual({ status: 'failed', error: r.ok ? null : r.error });
+    expect(r).toMatchObject({
+      ok: false,
+      retryable: false,
+      error: 'crm.note.create failed unexpectedly: socket hang up',
+      inDoubt: { lastHeard: 'crm.note.create failed unexpectedly: socket hang up', checkIn: `crm for idempotency key ${key}` },
+    });
+    expect(await callStatus(db.sql, key)).toEqual({ status: 'unknown', error: 'crm.note.create failed unexpectedly: socket hang up' });
+    const idem = newKey();
+    const i = await runOnce(db.sql, call(idem, true), async () => {
+      throw new Error('socket hang up');
+    });
+    expect(i).toEqual({ ok: false, retryable: true, maybeSent: true, error: 'crm.note.create failed unexpectedly: socket hang up' });
+    expect(await callStatus(db.sql, idem)).toEqual({ status: 'failed', error: 'crm.note.create failed unexpectedly: socket hang up' });
   });
 
   test('an atomic call commits its effect with its record, and a refusal leaves no effect', async () => {

@@ -125,6 +125,7 @@ describe('the email connector', () => {
       ok: false,
       retryable: false,
       error: expect.stringMatching(/^outcome unknown after a crash.*X-Regent-Idempotency-Key/),
+      inDoubt: { checkIn: expect.stringContaining(`(header X-Regent-Idempotency-Key) for idempotency key ${key}`) },
     });
     expect(smtp!.messages).toHaveLength(0);
   });

@@ -10,7 +10,7 @@ import type { Transporter } from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer';
 import type { Sql } from '../db/sql';
 import { InputError } from '../errors/errors';
-import { runOnce } from './calls';
+import { checkInFor, runOnce } from './calls';
 import { parseInput } from './input';
 import { MessageInput, messageAttributes, messageJsonSchema, type Message } from './message';
 import type { EmailConnectorDoc } from './schema';
@@ -118,11 +118,12 @@ export function createEmailConnector(doc: EmailConnectorDoc, credentials: SmtpCr
       };
     },
 
-    async execute(action, input, idempotencyKey): Promise<ExecutionResult> {
+    async execute(action, input, idempotencyKey, ctx): Promise<ExecutionResult> {
       const p = prepare(action, input);
       if (!p.ok) return { ok: false, retryable: false, error: p.error };
       const checkIn = `the mail server ${doc.smtp.host}:${doc.smtp.port} (header ${IDEMPOTENCY_HEADER})`;
-      return runOnce(sql, { idempotencyKey, connector: doc.id, action, idempotent: false, checkIn }, async () => {
+      const call = { idempotencyKey, connector: doc.id, action, idempotent: false, checkIn, ...(ctx?.executor ? { executor: ctx.executor } : {}) };
+      return runOnce(sql, call, async () => {
         try {
           const info = await smtp().sendMail(compose(doc, p.message, idempotencyKey));
           return {
@@ -137,8 +138,19 @@ export function createEmailConnector(doc: EmailConnectorDoc, credentials: SmtpCr
         } catch (err) {
           const e = err as Error & { code?: string; command?: string; responseCode?: number };
           const retryable = notDelivered(e);
-          const unknown = retryable ? '' : e.responseCode ? '' : `; outcome unknown: check ${checkIn} for ${idempotencyKey}`;
-          return { ok: false, retryable, error: `${doc.id}: ${scrub(e.message)}${unknown}` };
+          const said = `${doc.id}: ${scrub(e.message)}`;
+          // Cut off after the message may have been handed over (the session lost after DATA):
+          // the mail may have gone out, and sending again could send it twice.
+          if (!retryable && !e.responseCode) {
+            const where = checkInFor(call);
+            return {
+              ok: false,
+              retryable: false,
+              inDoubt: { sentAt: null, sentBy: null, lastHeard: said, checkIn: where },
+              error: `${said}; outcome unknown: check ${where}`,
+            };
+          }
+          return { ok: false, retryable, error: said };
         }
       });
     },

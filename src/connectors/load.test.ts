@@ -56,7 +56,7 @@ describe('loading connector documents', () => {
 
   test('an unknown field is refused at its line, naming the fields that are known', () => {
     expect(errorsOf(crm({ opExtra: '    idempotnt: true' }), env)).toEqual([
-      'policies/connectors/crm.yaml:15: unknown field "idempotnt" in operations[0] (known fields: action, description, method, path, input, attributes, idempotent, timeoutMs, retries)',
+      'policies/connectors/crm.yaml:15: unknown field "idempotnt" in operations[0] (known fields: action, description, method, path, input, attributes, idempotent, idempotencyKey, status, timeoutMs, retries)',
     ]);
     expect(errorsOf(crm({ extra: 'timeout: 5' }), env)).toEqual([
       expect.stringMatching(/^policies\/connectors\/crm.yaml:6: unknown field "timeout" \(known fields: kind, id, type/),

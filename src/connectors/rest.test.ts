@@ -125,7 +125,7 @@ describe('the REST connector', () => {
     const key = newKey();
     const result = await crm(receiver.url).execute('crm.note.create', { account: 'acme', text: 'hi' }, key);
     expect(receiver.requests).toHaveLength(1);
-    expect(result).toMatchObject({ ok: false, retryable: false });
+    expect(result).toMatchObject({ ok: false, retryable: false, inDoubt: { lastHeard: expect.stringContaining('HTTP 503') } });
     expect(!result.ok && result.error).toContain(`check crm for idempotency key ${key}`);
     // and the outbox asking again with the same key does not send it again
     await crm(receiver.url).execute('crm.note.create', { account: 'acme', text: 'hi' }, key);
@@ -146,14 +146,27 @@ describe('the REST connector', () => {
     receiver = await startReceiver(() => ({ delayMs: 2000 }));
     const c = crm(receiver.url);
     const idem = await c.execute('crm.discount.update', discount, newKey());
+    // No answer to the last attempt: should retries run out, it may have acted (in doubt, not failed).
     expect(idem).toEqual({
       ok: false,
       retryable: true,
+      maybeSent: true,
       error: expect.stringContaining('did not answer POST /accounts/acme/discount within 300 ms'),
     });
     expect(receiver.requests).toHaveLength(3);
-    const once = await c.execute('crm.note.create', { account: 'acme', text: 'hi' }, newKey());
-    expect(once).toMatchObject({ ok: false, retryable: false, error: expect.stringContaining('outcome unknown') });
+    const onceKey = newKey();
+    const once = await c.execute('crm.note.create', { account: 'acme', text: 'hi' }, onceKey, { executor: 'executor-t' });
+    expect(once).toMatchObject({
+      ok: false,
+      retryable: false,
+      error: expect.stringContaining('outcome unknown'),
+      inDoubt: {
+        sentBy: 'executor-t',
+        sentAt: expect.any(String),
+        lastHeard: expect.stringContaining('did not answer POST /accounts/acme/notes within 300 ms'),
+        checkIn: `crm for idempotency key ${onceKey}`,
+      },
+    });
     expect(receiver.requests).toHaveLength(4);
   });
 
@@ -286,7 +299,7 @@ describe('the REST connector', () => {
     expect(await c.execute('crm.discount.update', discount, idemKey)).toMatchObject({ ok: true });
     expect(receiver.requests.map((r) => r.headers['idempotency-key'])).toEqual([idemKey]);
     const r = await c.execute('crm.note.create', { account: 'acme', text: 'hi' }, onceKey);
-    expect(r).toMatchObject({ ok: false, retryable: false });
+    expect(r).toMatchObject({ ok: false, retryable: false, inDoubt: { lastHeard: null, checkIn: `crm for idempotency key ${onceKey}` } });
     expect(!r.ok && r.error).toMatch(new RegExp(`^outcome unknown after a crash.*check crm for idempotency key ${onceKey}`));
     expect(receiver.requests).toHaveLength(1);
   });

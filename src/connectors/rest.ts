@@ -8,11 +8,11 @@
 import type { z } from 'zod';
 import type { Sql } from '../db/sql';
 import { InputError } from '../errors/errors';
-import { runOnce } from './calls';
 import { parseInput } from './input';
-import { compileInputSchema, IDEMPOTENT_METHODS, placeholders, toJsonSchema, type RestConnectorDoc, type RestOperationDoc } from './schema';
+import { checkInFor, runOnce } from './calls';
+import { compileInputSchema, placeholders, restIdempotent, toJsonSchema, type RestConnectorDoc, type RestOperationDoc } from './schema';
 import { MASK, scrubber } from './secrets';
-import type { Connector, ExecutionResult, Operation, Simulation } from './types';
+import type { Connector, ExecutionResult, LookupResult, Operation, Simulation } from './types';
 
 export interface RestDeps {
   sql: Sql;
@@ -78,8 +78,11 @@ type Attempt =
   | { kind: 'ok'; result: Record<string, unknown> }
   /** The system answered no: trying again will not change that. */
   | { kind: 'final'; error: string }
-  /** Maybe transient: a timeout, a network error, 5xx or 429. `unsent`: the system surely did not act. */
-  | { kind: 'transient'; error: string; unsent: boolean; retryAfterMs?: number };
+  /**
+   * Maybe transient: a timeout, a network error, 5xx or 429. `unsent`: the system surely did not
+   * act; `answered`: it said something (5xx), rather than nothing at all (a timeout, a reset).
+   */
+  | { kind: 'transient'; error: string; unsent: boolean; answered: boolean; retryAfterMs?: number };
 
 async function readBounded(res: Response): Promise<string> {
   if (!res.body) return '';
@@ -130,7 +133,7 @@ export function createRestConnector(doc: RestConnectorDoc, secret: string | unde
       action: op.action,
       input: compileInputSchema(op.input) as z.ZodType<Record<string, unknown>>,
       inputJsonSchema: toJsonSchema(op.input),
-      idempotent: op.idempotent ?? IDEMPOTENT_METHODS.has(op.method),
+      idempotent: restIdempotent(op),
       ...(op.description !== undefined ? { description: op.description } : {}),
       attributes: (input) =>
         Object.fromEntries(attributeMap.filter(([, field]) => input[field] !== undefined).map(([attr, field]) => [attr, input[field]])),
@@ -171,11 +174,12 @@ export function createRestConnector(doc: RestConnectorDoc, secret: string | unde
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
       if (e.name === 'TimeoutError')
-        return { kind: 'transient', unsent: false, error: `${doc.id} did not answer ${where} within ${timeoutMs} ms` };
+        return { kind: 'transient', unsent: false, answered: false, error: `${doc.id} did not answer ${where} within ${timeoutMs} ms` };
       const code = e.cause?.code;
       return {
         kind: 'transient',
         unsent: code === 'ECONNREFUSED',
+        answered: false,
         error: `${doc.id} unreachable for ${where}: ${scrub(e.cause?.message ?? e.message)}`,
       };
     }
@@ -195,7 +199,7 @@ export function createRestConnector(doc: RestConnectorDoc, secret: string | unde
     const error = `HTTP ${res.status} from ${doc.id} for ${where}${excerpt ? `: ${excerpt}` : ''}`;
     if (res.status === 429 || res.status >= 500) {
       const after = retryAfterMs(res);
-      return { kind: 'transient', unsent: res.status === 429, error, ...(after !== undefined ? { retryAfterMs: after } : {}) };
+      return { kind: 'transient', unsent: res.status === 429, answered: true, error, ...(after !== undefined ? { retryAfterMs: after } : {}) };
     }
     return { kind: 'final', error };
   }
@@ -208,18 +212,44 @@ export function createRestConnector(doc: RestConnectorDoc, secret: string | unde
       if (a.kind === 'ok') return { ok: true, result: a.result };
       if (a.kind === 'final') return { ok: false, retryable: false, error: a.error };
       if (n >= attempts) {
-        if (operation.idempotent || a.unsent)
-          return { ok: false, retryable: true, error: attempts > 1 ? `${a.error} (after ${attempts} attempts)` : a.error };
+        if (a.unsent) return { ok: false, retryable: true, error: a.error };
+        if (operation.idempotent) {
+          const error = attempts > 1 ? `${a.error} (after ${attempts} attempts)` : a.error;
+          return a.answered ? { ok: false, retryable: true, error } : { ok: false, retryable: true, maybeSent: true, error };
+        }
         // Not idempotent and the system may have acted: repeating could do it twice.
+        const checkIn = checkInFor({ connector: doc.id, idempotencyKey: key });
         return {
           ok: false,
           retryable: false,
-          error: `${a.error}; outcome unknown and ${op.action} is not idempotent, so it is not repeated: check ${doc.id} for idempotency key ${key}`,
+          inDoubt: { sentAt: null, sentBy: null, lastHeard: a.error, checkIn },
+          error: `${a.error}; outcome unknown and ${op.action} is not idempotent, so it is not repeated: check ${checkIn}`,
         };
       }
       const exp = Math.min(MAX_BACKOFF_MS, backoffMs * 2 ** (n - 1));
       await sleep(Math.max(exp / 2 + Math.random() * (exp / 2), Math.min(a.retryAfterMs ?? 0, MAX_BACKOFF_MS)));
     }
+  }
+
+  /** Reads a status answer: 2xx executed, 404/410 not executed, or as `field` says; else unknown. */
+  async function askStatus(st: NonNullable<RestOperationDoc['status']>, req: PlannedRequest, key: string): Promise<LookupResult> {
+    const a = await attempt(req, key, st.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const where = `GET ${req.url.pathname}`;
+    if (a.kind === 'transient') return { outcome: 'unknown', error: a.error };
+    if (a.kind === 'final') {
+      if (/^HTTP (404|410) /.test(a.error)) return { outcome: 'not_executed', evidence: `${doc.id} answered ${where}: ${a.error}` };
+      return { outcome: 'unknown', error: a.error };
+    }
+    const status = a.result.status as number;
+    if (!st.field) return { outcome: 'executed', evidence: `${doc.id} answered ${where} with HTTP ${status}`, result: a.result };
+    const body = a.result.body;
+    const value = body && typeof body === 'object' ? (body as Record<string, unknown>)[st.field] : undefined;
+    const shown = JSON.stringify(value);
+    if (st.executed?.some((v) => v === value))
+      return { outcome: 'executed', evidence: `${doc.id} answered ${where}: ${st.field} = ${shown}`, result: a.result };
+    if (st.notExecuted?.some((v) => v === value))
+      return { outcome: 'not_executed', evidence: `${doc.id} answered ${where}: ${st.field} = ${shown}` };
+    return { outcome: 'unknown', error: `${doc.id} answered ${where} with ${st.field} = ${shown ?? 'nothing'}, which settles nothing` };
   }
 
   return {
@@ -245,12 +275,32 @@ export function createRestConnector(doc: RestConnectorDoc, secret: string | unde
       };
     },
 
-    async execute(action, input, idempotencyKey): Promise<ExecutionResult> {
+    async execute(action, input, idempotencyKey, ctx): Promise<ExecutionResult> {
       const p = prepare(action, input);
       if (!p.ok) return { ok: false, retryable: false, error: p.error };
-      return runOnce(sql, { idempotencyKey, connector: doc.id, action, idempotent: p.operation.idempotent }, () =>
-        send(p.op, p.operation, p.request, idempotencyKey),
+      return runOnce(
+        sql,
+        { idempotencyKey, connector: doc.id, action, idempotent: p.operation.idempotent, ...(ctx?.executor ? { executor: ctx.executor } : {}) },
+        () => send(p.op, p.operation, p.request, idempotencyKey),
       );
+    },
+
+    canLookup: (action) => declared.get(action)?.status !== undefined,
+
+    async lookup(action, input, idempotencyKey): Promise<LookupResult | undefined> {
+      const op = declared.get(action);
+      if (!op?.status) return undefined;
+      const p = prepare(action, input);
+      if (!p.ok) return { outcome: 'unknown', error: p.error };
+      let req: PlannedRequest;
+      try {
+        req = planRequest(doc.baseUrl, { method: 'GET', path: op.status.path }, { ...p.input, idempotencyKey });
+      } catch (err) {
+        return { outcome: 'unknown', error: `${action} status: ${(err as Error).message}` };
+      }
+      // Only the path: a status request sends no query string of the input.
+      req.url.search = '';
+      return askStatus(op.status, req, idempotencyKey);
     },
   };
 }

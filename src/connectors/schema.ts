@@ -211,6 +211,11 @@ export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 /** Methods that HTTP itself defines as idempotent. */
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'PUT', 'DELETE']);
 
+/** Whether a repeat of the operation with the same key is safe: declared, or HTTP's own rule. */
+export function restIdempotent(op: { method: string; idempotent?: boolean | undefined; idempotencyKey?: 'honoured' | 'ignored' | undefined }): boolean {
+  return op.idempotent ?? (op.idempotencyKey === 'honoured' ? true : IDEMPOTENT_METHODS.has(op.method));
+}
+
 const Attributes = z.record(
   z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'attribute names are letters, digits and "_"' }),
   z.string(),
@@ -236,11 +241,57 @@ const RestOperation = z
     attributes: Attributes.default({}),
     /** The business system honours Idempotency-Key, so a repeat with the same key is safe. */
     idempotent: z.boolean().optional(),
+    /**
+     * `honoured`: the system honours the Idempotency-Key header, so a call whose outcome is
+     * unknown is simply repeated with the same key (the same as idempotent: true).
+     */
+    idempotencyKey: z.enum(['honoured', 'ignored'], { error: 'idempotencyKey is honoured or ignored' }).optional(),
+    /**
+     * How to ask the system whether a call took effect, for a call whose outcome is unknown:
+     * 2xx means it did, 404 or 410 that it did not (or, with `field`, the answer's field says
+     * which); any other answer settles nothing. `{idempotencyKey}` and required input fields
+     * may stand in the path.
+     */
+    status: z
+      .object({
+        method: z.literal('GET', { error: 'a status request is a GET' }).default('GET'),
+        path: z
+          .string()
+          .regex(/^\//, { error: 'path starts with "/"' })
+          .refine((p) => !/[?#]/.test(p), { error: 'path has no query or fragment' }),
+        field: z.string().min(1).optional(),
+        executed: z.array(z.union([z.string(), z.number(), z.boolean()])).min(1).optional(),
+        notExecuted: z.array(z.union([z.string(), z.number(), z.boolean()])).min(1).optional(),
+        timeoutMs: z.number().int().min(1).max(300_000).optional(),
+      })
+      .strict()
+      .superRefine((st, ctx) => {
+        if (st.field && !st.executed && !st.notExecuted)
+          ctx.addIssue({ code: 'custom', path: ['field'], message: 'a status field needs the values that mean executed or notExecuted' });
+        if (!st.field && (st.executed || st.notExecuted))
+          ctx.addIssue({ code: 'custom', path: ['field'], message: 'executed and notExecuted values need the field of the answer they are read from' });
+      })
+      .optional(),
     timeoutMs: z.number().int().min(1).max(300_000).optional(),
     retries: z.number().int().min(0).max(10).optional(),
   })
   .strict()
   .superRefine((op, ctx) => {
+    if (op.idempotencyKey === 'honoured' && op.idempotent === false)
+      ctx.addIssue({ code: 'custom', path: ['idempotencyKey'], message: 'idempotencyKey: honoured contradicts idempotent: false' });
+    if (op.status && op.input.type === 'object') {
+      const props = op.input.properties ?? {};
+      const required = new Set(op.input.required ?? []);
+      for (const name of placeholders(op.status.path)) {
+        if (name === 'idempotencyKey') continue;
+        if (!props[name] || !required.has(name))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['status', 'path'],
+            message: `status path placeholder {${name}} must be {idempotencyKey} or a required input field`,
+          });
+      }
+    }
     if (op.input.type !== 'object') {
       ctx.addIssue({ code: 'custom', path: ['input', 'type'], message: 'an operation input is type object' });
       return;
@@ -267,7 +318,7 @@ const RestOperation = z
           message: `attribute ${attr} names "${field}", which is not a property of the input`,
         });
     }
-    const idempotent = op.idempotent ?? IDEMPOTENT_METHODS.has(op.method);
+    const idempotent = restIdempotent(op);
     if (!idempotent && op.retries) {
       ctx.addIssue({
         code: 'custom',

@@ -34,8 +34,42 @@ export interface Simulation {
 /** What happened when an operation ran. */
 export type ExecutionResult =
   | { ok: true; result: Record<string, unknown> }
-  /** `retryable`: the business system may not have acted (timeout, 5xx, connection refused). */
-  | { ok: false; error: string; retryable: boolean };
+  /**
+   * Not executed as far as anyone can tell. `retryable`: the system did not act and trying again
+   * may help (connection refused, 429, a 5xx or timeout of an idempotent call). `maybeSent`: the
+   * last attempt went out and no answer came (an idempotent call): should retries run out, the
+   * outcome is unknown, not failed.
+   */
+  | { ok: false; error: string; retryable: boolean; inDoubt?: undefined; maybeSent?: boolean }
+  /**
+   * The outcome is unknown: the request was sent (or may have been) and no answer came, and a
+   * repeat could act twice. What may have happened counts as happened until it is settled.
+   */
+  | { ok: false; error: string; retryable: false; inDoubt: CallInDoubt };
+
+/** What is known of a call whose outcome is unknown. */
+export interface CallInDoubt {
+  /** When the request went out (or the attempt that may have sent it began). */
+  sentAt: string | null;
+  /** The process (executor) that sent it, where known. */
+  sentBy: string | null;
+  /** What the business system last said, or how the call was cut off. */
+  lastHeard: string | null;
+  /** Where a person looks to find out, e.g. "crm for idempotency key 9f…". */
+  checkIn: string;
+}
+
+/** A connector's own answer to "did the call with this idempotency key take effect?" */
+export type LookupResult =
+  | { outcome: 'executed'; evidence: string; result: Record<string, unknown> }
+  | { outcome: 'not_executed'; evidence: string }
+  /** The system could not say (unreachable, an answer that settles nothing). */
+  | { outcome: 'unknown'; error: string };
+
+/** Who is calling: recorded with the call so an in-doubt call can say which process sent it. */
+export interface CallContext {
+  executor?: string;
+}
 
 export interface Connector {
   readonly id: string;
@@ -43,7 +77,14 @@ export interface Connector {
   readonly operations: ReadonlyMap<string, Operation>;
   simulate(action: string, input: Record<string, unknown>): Promise<Simulation>;
   /** Runs the operation once; the same idempotency key never produces a second business effect. */
-  execute(action: string, input: Record<string, unknown>, idempotencyKey: string): Promise<ExecutionResult>;
+  execute(action: string, input: Record<string, unknown>, idempotencyKey: string, ctx?: CallContext): Promise<ExecutionResult>;
+  /**
+   * Asks the business system whether the call with this idempotency key took effect, where the
+   * operation declares how (a `status` request); undefined where it cannot be asked.
+   */
+  lookup?(action: string, input: Record<string, unknown>, idempotencyKey: string): Promise<LookupResult | undefined>;
+  /** Whether `lookup` can answer for this action. */
+  canLookup?(action: string): boolean;
   /**
    * Offered by connectors whose business system lives in Regent's own database (sandbox):
    * applies several operations inside the caller's transaction, so each effect commits together

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
-import { Pool } from 'pg';
+import { Client, Pool } from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { redactUrl, type Config } from '../config/config';
 import { PrismaClient } from '../generated/prisma/client';
@@ -23,6 +23,18 @@ export interface Database {
   migrationStatus(): Promise<MigrationStatus>;
   /** Database reachable and every migration applied. */
   ready(): Promise<{ ok: true } | { ok: false; reason: string }>;
+  /**
+   * A connection of its own, outside the pool, for session state that must live exactly as long
+   * as the connection (advisory locks). Embedded: the one connection there is.
+   */
+  session(): Promise<DedicatedSession>;
+  close(): Promise<void>;
+}
+
+export interface DedicatedSession {
+  query<T = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Called once if the connection is lost (never for the embedded database). */
+  onLost(fn: (err: Error) => void): void;
   close(): Promise<void>;
 }
 
@@ -51,7 +63,15 @@ export async function openDatabase(db: Config['database'], dataDir: string, opts
   return database;
 }
 
-function common(kind: Database['kind'], location: string, sql: Sql, prisma: PrismaClient, recovered: boolean, close: () => Promise<void>): Database {
+function common(
+  kind: Database['kind'],
+  location: string,
+  sql: Sql,
+  prisma: PrismaClient,
+  recovered: boolean,
+  close: () => Promise<void>,
+  session: () => Promise<DedicatedSession>,
+): Database {
   const files = readMigrations();
   let closed: Promise<void> | undefined;
   return {
@@ -62,6 +82,7 @@ function common(kind: Database['kind'], location: string, sql: Sql, prisma: Pris
     recovered,
     migrate: () => migrate(sql, files),
     migrationStatus: () => migrationStatus(sql, files),
+    session,
     async ready() {
       try {
         const s = await migrationStatus(sql, files);
@@ -95,14 +116,28 @@ async function openEmbedded(dir: string, dataDir: string, opts: OpenOptions): Pr
     throw new DatabaseOpenError(`cannot open the embedded database in ${dir}: ${(err as Error).message}`);
   }
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pg) });
-  return common('embedded', dir, pgliteSql(pg), prisma, lock.recovered, async () => {
-    try {
-      await prisma.$disconnect();
-      await pg.close();
-    } finally {
-      lock.release();
-    }
+  const sql = pgliteSql(pg);
+  const session = async (): Promise<DedicatedSession> => ({
+    query: (text, params) => sql.query(text, params),
+    onLost: () => undefined,
+    close: async () => undefined,
   });
+  return common(
+    'embedded',
+    dir,
+    sql,
+    prisma,
+    lock.recovered,
+    async () => {
+      try {
+        await prisma.$disconnect();
+        await pg.close();
+      } finally {
+        lock.release();
+      }
+    },
+    session,
+  );
 }
 
 async function openPostgres(url: string, poolMax: number, statementTimeoutMs = 15_000): Promise<Database> {
@@ -128,8 +163,41 @@ async function openPostgres(url: string, poolMax: number, statementTimeoutMs = 1
     throw new DatabaseOpenError(`cannot connect to PostgreSQL at ${redactUrl(url)}: ${(err as Error).message}`);
   }
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
-  return common('postgres', redactUrl(url), pgPoolSql(pool), prisma, false, async () => {
-    await prisma.$disconnect();
-    await pool.end();
-  });
+  const session = async (): Promise<DedicatedSession> => {
+    const client = new Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+    let lost: ((err: Error) => void) | undefined;
+    let ended = false;
+    const fire = (err: Error) => {
+      if (ended) return;
+      ended = true;
+      lost?.(err);
+    };
+    client.on('error', fire);
+    client.on('end', () => fire(new Error('connection ended')));
+    await client.connect();
+    return {
+      async query<T>(text: string, params?: readonly unknown[]) {
+        return (await client.query(text, params as unknown[] | undefined)).rows as T[];
+      },
+      onLost(fn) {
+        lost = fn;
+      },
+      async close() {
+        ended = true;
+        await client.end().catch(() => undefined);
+      },
+    };
+  };
+  return common(
+    'postgres',
+    redactUrl(url),
+    pgPoolSql(pool),
+    prisma,
+    false,
+    async () => {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+    session,
+  );
 }

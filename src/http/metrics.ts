@@ -34,7 +34,7 @@ export interface MetricsDeps {
 }
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600];
-const TAIL_KINDS = ['policy.decided', 'proposal.transitioned', 'proposal.reviewed', 'proposal.refused'];
+const TAIL_KINDS = ['policy.decided', 'proposal.transitioned', 'proposal.reviewed', 'proposal.refused', 'proposal.reconciled'];
 const TAIL_PAGE = 5000;
 /** At most this many journal entries are read per scrape; the rest on the next ones. */
 const TAIL_MAX_PER_SCRAPE = 100_000;
@@ -133,6 +133,17 @@ export function createMetrics(deps: MetricsDeps) {
       labelNames: ['queue'],
       registers: r,
     }),
+    inDoubt: new client.Gauge({
+      name: 'regent_in_doubt',
+      help: 'Actions in doubt: a call cut off after it was sent, outcome unknown, amount still reserved until a person settles it',
+      registers: r,
+    }),
+    reconciliations: new client.Counter({
+      name: 'regent_reconciliations_total',
+      help: 'In-doubt actions settled, by outcome (executed, not_executed) and by whom (person, system: the connector’s status lookup), installation-wide',
+      labelNames: ['outcome', 'by'],
+      registers: r,
+    }),
     journalEntries: new client.Gauge({ name: 'regent_journal_entries', help: 'Entries in the journal', registers: r }),
     journalCheckpoint: new client.Gauge({
       name: 'regent_journal_checkpoint_size',
@@ -180,6 +191,7 @@ export function createMetrics(deps: MetricsDeps) {
   for (const a of ['required', 'none']) m.velocity.zero({ approval: a });
   for (const d of ['approved', 'rejected']) m.approvalLatency.zero({ decision: d });
   for (const q of ['approval', 'execution', 'proposed']) m.pending.set({ queue: q }, 0);
+  for (const outcome of ['executed', 'not_executed']) for (const by of ['person', 'system']) m.reconciliations.inc({ outcome, by }, 0);
 
   const stopTiming = deps.journal.onAppended?.((mode, s) => m.appendLatency.observe({ mode }, s)) ?? (() => undefined);
 
@@ -203,6 +215,10 @@ export function createMetrics(deps: MetricsDeps) {
         break;
       case 'proposal.refused':
         m.denials.inc({ source: 'invalid_request' });
+        break;
+      case 'proposal.reconciled':
+        if (data.outcome === 'executed' || data.outcome === 'not_executed')
+          m.reconciliations.inc({ outcome: data.outcome, by: row.actor.startsWith('user:') ? 'person' : 'system' });
         break;
       case 'proposal.reviewed':
         if (typeof data.decision === 'string') {
@@ -251,7 +267,7 @@ export function createMetrics(deps: MetricsDeps) {
   async function readGauges(db: Sql): Promise<void> {
     const [queues, checkpoint, bytes] = await Promise.all([
       db.query<{ status: string; n: string | number }>(
-        `SELECT status, count(*) AS n FROM proposals WHERE status IN ('pending_approval', 'approved', 'executing', 'proposed') GROUP BY status`,
+        `SELECT status, count(*) AS n FROM proposals WHERE status IN ('pending_approval', 'approved', 'executing', 'proposed', 'in_doubt') GROUP BY status`,
       ),
       db.query<{ size: string | number | null }>('SELECT max(size) AS size FROM journal_checkpoints'),
       db.query<{ bytes: string | number }>(`SELECT pg_total_relation_size('journal_entries') AS bytes`),
@@ -260,6 +276,7 @@ export function createMetrics(deps: MetricsDeps) {
     m.pending.set({ queue: 'approval' }, count('pending_approval'));
     m.pending.set({ queue: 'execution' }, count('approved') + count('executing'));
     m.pending.set({ queue: 'proposed' }, count('proposed'));
+    m.inDoubt.set(count('in_doubt'));
     m.journalCheckpoint.set(Number(checkpoint[0]?.size ?? 0));
     m.journalBytes.set(Number(bytes[0]?.bytes ?? 0));
   }

@@ -137,6 +137,22 @@ export const ProposalViewSchema = z
       .record(z.string(), z.unknown())
       .nullable()
       .describe("Where the request came from: for an agent's, the objective, planner, model, prompt version and system prompt hash"),
+    inDoubt: z
+      .object({
+        since: Timestamp,
+        sentAt: Timestamp.nullable(),
+        executor: z.string().nullable().describe('The process that sent the call'),
+        connector: z.string().nullable(),
+        checkIn: z.string().describe('Where a person looks to find out, and what for'),
+        lastHeard: z.string().nullable().describe('What the business system last said, or how the call was cut off'),
+        error: z.string(),
+      })
+      .nullable()
+      .describe('What is known of a call whose outcome is unknown (status in_doubt); kept once settled'),
+    reconciliation: z
+      .object({ outcome: z.enum(['executed', 'not_executed']), evidence: z.string(), by: z.string(), at: Timestamp })
+      .nullable()
+      .describe('How an in-doubt call was settled: by a person (user:<id>) or by the connector’s status lookup (system)'),
     createdAt: Timestamp,
     updatedAt: Timestamp,
   })

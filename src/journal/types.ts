@@ -25,6 +25,7 @@ export const JOURNAL_KINDS = [
   'proposal.reviewed',
   'proposal.escalated',
   'proposal.audited',
+  'proposal.reconciled',
   'objective.created',
   'objective.refused',
   'objective.transitioned',

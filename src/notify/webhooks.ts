@@ -16,6 +16,10 @@ export interface WebhookOptions {
   baseDelayMs?: number;
   timeoutMs?: number;
   pollIntervalMs?: number;
+  /** This process's registered claim holder: a send claimed by a dead holder is taken over at once. */
+  holder?: string;
+  /** False while this process's liveness lock is lost: claim nothing. */
+  alive?: () => boolean;
 }
 
 export function signature(secret: string, timestamp: number, body: string): string {
@@ -33,6 +37,7 @@ interface DeliveryRow {
 export function createWebhookNotifier(sql: Sql, log: Logger, o: WebhookOptions) {
   const maxAttempts = o.maxAttempts ?? 8;
   const baseDelayMs = o.baseDelayMs ?? 1000;
+  const holder = o.holder ?? `webhooks-${process.pid}-${randomUUID().slice(0, 8)}`;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
 
@@ -56,7 +61,10 @@ export function createWebhookNotifier(sql: Sql, log: Logger, o: WebhookOptions) 
     // Counted in the database: a delivery sent twice at once (a claim that lapsed) counts twice,
     // and a late failure never turns a delivered notification back into a pending one.
     if (error === null) {
-      await sql.query(`UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = now(), last_error = NULL WHERE id = $1`, [d.id]);
+      await sql.query(
+        `UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = now(), last_error = NULL, claimed_by = NULL WHERE id = $1`,
+        [d.id],
+      );
       return;
     }
     // Still pending: back off (or give up past the last attempt). Already settled by another
@@ -64,23 +72,28 @@ export function createWebhookNotifier(sql: Sql, log: Logger, o: WebhookOptions) 
     const [row] = await sql.query<{ attempts: number; status: string }>(
       `UPDATE webhook_deliveries
           SET attempts = attempts + 1,
+              claimed_by = CASE WHEN claimed_by = $5 THEN NULL ELSE claimed_by END,
               last_error = CASE WHEN status = 'pending' THEN $2 ELSE last_error END,
               status = CASE WHEN status <> 'pending' THEN status WHEN attempts + 1 >= $3 THEN 'failed' ELSE 'pending' END,
               next_attempt_at = CASE WHEN status = 'pending' THEN now() + ($4::float8 * power(2, attempts) * interval '1 millisecond') ELSE next_attempt_at END
         WHERE id = $1
         RETURNING attempts, status`,
-      [d.id, error.slice(0, 500), maxAttempts, baseDelayMs],
+      [d.id, error.slice(0, 500), maxAttempts, baseDelayMs, holder],
     );
     if (row?.status === 'failed' && row.attempts >= maxAttempts) log.warn('webhook delivery failed for good', { delivery: d.id, event: d.event, attempts: row.attempts, error });
   }
 
   async function tick(): Promise<void> {
-    // Claim by pushing next_attempt_at forward, so several processes never send one delivery at once.
+    if (o.alive && !o.alive()) return;
+    // Claim by pushing next_attempt_at forward, so several processes never send one delivery at
+    // once; a send whose holder died is due again at once.
     const due = await sql.query<DeliveryRow>(
-      `UPDATE webhook_deliveries SET next_attempt_at = now() + interval '60 seconds'
-        WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()
+      `UPDATE webhook_deliveries SET next_attempt_at = now() + interval '60 seconds', claimed_by = $1
+        WHERE id IN (SELECT id FROM webhook_deliveries
+                      WHERE status = 'pending' AND (next_attempt_at <= now() OR regent_holder_dead(claimed_by))
                       ORDER BY next_attempt_at LIMIT 20 FOR UPDATE SKIP LOCKED)
         RETURNING id, url, event, payload, attempts`,
+      [holder],
     );
     await Promise.all(due.map(deliver));
   }

@@ -493,7 +493,7 @@ export function createObjectiveRunner(deps: RunnerDeps) {
     let summary = result.summary;
     if (result.status === 'completed') to = 'completed';
     else if (result.status === 'failed') to = 'failed';
-    else if (steps.some((s) => current(s) === 'pending_approval')) to = 'waiting_for_approval';
+    else if (steps.some((s) => current(s) === 'pending_approval' || current(s) === 'in_doubt')) to = 'waiting_for_approval';
     else if (steps.some((s) => OPEN_STATUSES.has(current(s) as ProposalStatus))) to = 'running';
     else {
       to = 'failed';

@@ -211,7 +211,8 @@ export function createObjectiveStore(sql: Sql) {
     /**
      * Claims runs that are due for this runner: queued or resumable ones whose time has come,
      * parked ones whose proposals changed since the planner last heard of them, and unfinished
-     * ones past their deadline. A run another runner holds is skipped until its lease lapses.
+     * ones past their deadline. A run another runner holds is skipped until its lease lapses, or
+     * at once when that runner is dead (its liveness lock is gone).
      */
     async claim(tx: SqlTx, runner: string, leaseMs: number, limit: number): Promise<ObjectiveRecord[]> {
       const rows = await tx.query<Row>(
@@ -220,7 +221,7 @@ export function createObjectiveStore(sql: Sql) {
                 next_run_at = COALESCE(next_run_at, now()), updated_at = now()
           WHERE id IN (
             SELECT o.id FROM objectives o
-             WHERE (o.claimed_until IS NULL OR o.claimed_until < now())
+             WHERE (o.claimed_until IS NULL OR o.claimed_until < now() OR regent_holder_dead(o.claimed_by))
                AND (
                     (o.status IN ('queued', 'running') AND o.next_run_at IS NOT NULL AND o.next_run_at <= now())
                  OR (o.status IN ('running', 'waiting_for_approval') AND o.deadline IS NOT NULL AND o.deadline <= now())

@@ -17,6 +17,7 @@ const MATRIX: Record<Capability, Record<Role, Expect>> = {
   'killSwitch.read': { executive: 'yes', approver: 'yes', auditor: 'yes', admin: 'yes' },
   'proposal.read': { executive: 'own', approver: 'yes', auditor: 'no', admin: 'no' },
   'proposal.decide': { executive: 'own', approver: 'yes', auditor: 'no', admin: 'no' },
+  'proposal.reconcile': { executive: 'own', approver: 'no', auditor: 'no', admin: 'yes' },
   'journal.read': { executive: 'no', approver: 'no', auditor: 'yes', admin: 'yes' },
   'journal.export': { executive: 'no', approver: 'no', auditor: 'yes', admin: 'no' },
   'journal.verify': { executive: 'no', approver: 'no', auditor: 'yes', admin: 'yes' },

@@ -9,7 +9,7 @@ export const ROLES = ['executive', 'approver', 'auditor', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 export type AppAction =
-  'create' | 'read' | 'update' | 'delete' | 'setMode' | 'assign' | 'decide' | 'export' | 'verify' | 'audit' | 'engage' | 'submit';
+  'create' | 'read' | 'update' | 'delete' | 'setMode' | 'assign' | 'decide' | 'reconcile' | 'export' | 'verify' | 'audit' | 'engage' | 'submit';
 export type AppSubject = 'Twin' | 'Objective' | 'Proposal' | 'Journal' | 'User' | 'Connector' | 'Policy' | 'KillSwitch' | 'Signal';
 /** Untyped at the CASL level (string subjects with conditions); callers go through `can` and the
  *  closed Capability union below, which is where the type safety lives. */
@@ -37,6 +37,7 @@ export const CAPABILITIES = {
   'killSwitch.read': { action: 'read', subject: 'KillSwitch' },
   'proposal.read': { action: 'read', subject: 'Proposal' },
   'proposal.decide': { action: 'decide', subject: 'Proposal' },
+  'proposal.reconcile': { action: 'reconcile', subject: 'Proposal' },
   'journal.read': { action: 'read', subject: 'Journal' },
   'journal.export': { action: 'export', subject: 'Journal' },
   'journal.verify': { action: 'verify', subject: 'Journal' },
@@ -65,6 +66,8 @@ export function abilityFor(actor: Actor): AppAbility {
         // Their own twins' requests, where an approval tier names them (by id, or by default as
         // the delegator): whether they may is decided by policy when they decide (eligibility).
         can('decide', 'Proposal', { owner });
+        // Settling an action in doubt records what happened at a business system; the owner knows it.
+        can('reconcile', 'Proposal', { owner });
         break;
       case 'approver':
         can(['read', 'decide'], 'Proposal');
@@ -76,6 +79,8 @@ export function abilityFor(actor: Actor): AppAbility {
         // Admins run the installation but do not approve business actions: separation of duties.
         can(['create', 'read', 'update', 'delete', 'setMode'], ['User', 'Twin', 'Connector', 'Policy']);
         can('engage', 'KillSwitch');
+        // Settling an action in doubt records a fact found at the business system (no approval).
+        can('reconcile', 'Proposal');
         // Reading and verifying the journal changes nothing; exporting and auditing stay with auditors.
         can(['read', 'verify'], 'Journal');
         // Other systems' events (POST /v1/signals) come in on an integration key the admin holds;

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Connector, ConnectorRegistry, Operation } from '../connectors/types';
+import type { CallInDoubt, Connector, ConnectorRegistry, ExecutionResult, LookupResult, Operation } from '../connectors/types';
 import type { SqlTx } from '../db/sql';
 import { ConflictError, InputError, NotFoundError, RegentError, UnavailableError } from '../errors/errors';
 import { firstIssue } from '../errors/input';
@@ -13,11 +13,13 @@ import { createInlineExecutor } from './inline';
 import type { NewProposal, ProposalPatch, ProposalStore } from './store';
 import {
   CreateProposalSchema,
+  ReconcileSchema,
   ReviewSchema,
   TERMINAL,
   TRANSITIONS,
   type ActingTwin,
   type ApprovalState,
+  type InDoubt,
   type Proposal,
   type ProposalStatus,
   type Review,
@@ -49,6 +51,8 @@ export interface ProposalOptions {
   /** Sweep (expiry, escalation) and executor poll intervals. */
   sweepIntervalMs: number;
   pollIntervalMs: number;
+  /** How often an in-doubt call is looked up again where its connector can be asked. */
+  lookupIntervalMs: number;
 }
 
 export const DEFAULT_PROPOSAL_OPTIONS: ProposalOptions = {
@@ -58,6 +62,7 @@ export const DEFAULT_PROPOSAL_OPTIONS: ProposalOptions = {
   retryBaseMs: 500,
   sweepIntervalMs: 1000,
   pollIntervalMs: 250,
+  lookupIntervalMs: 30_000,
 };
 
 export interface ProposalDeps {
@@ -69,8 +74,16 @@ export interface ProposalDeps {
   log: Logger;
   executorId?: string;
   options?: Partial<ProposalOptions>;
-  /** Called after a proposal reaches pending_approval, or is escalated (webhook notifications). */
-  onPending?: (p: Proposal, why: 'pending' | 'escalated') => void;
+  /**
+   * Called after a proposal reaches pending_approval, is escalated, or goes in doubt (a person
+   * must settle it): webhook notifications.
+   */
+  onPending?: (p: Proposal, why: 'pending' | 'escalated' | 'in_doubt') => void;
+  /**
+   * Whether this process may claim work now: false while its liveness lock is lost (others may
+   * be taking its claims over). Absent: always.
+   */
+  alive?: () => boolean;
   /** Called after an execution ended (executed, failed, or back to approved for a retry). */
   onSettled?: (p: Proposal) => void;
 }
@@ -105,6 +118,7 @@ export function createProposalService(deps: ProposalDeps) {
   let sweepTimer: NodeJS.Timeout | undefined;
   let pollTimer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
+  let looking: Promise<number> | undefined;
   let again = false;
   let stopped = false;
 
@@ -249,6 +263,8 @@ export function createProposalService(deps: ProposalDeps) {
   async function executeDue(limit = 20): Promise<number> {
     let done = 0;
     for (;;) {
+      // Without its liveness lock, this process's claims look dead to others: claim nothing.
+      if (deps.alive && !deps.alive()) return done;
       // The claim and its journal entries commit together.
       const claimed = await store.transaction(async (tx) => {
         const rows = await store.claim(tx, executor, opts.leaseMs, limit);
@@ -280,14 +296,14 @@ export function createProposalService(deps: ProposalDeps) {
       return;
     }
     const resolved = resolve(p.action);
-    let outcome: { ok: true; result: Record<string, unknown> } | { ok: false; error: string; retryable: boolean };
+    let outcome: ExecutionResult;
     if (!resolved) outcome = { ok: false, error: `no connector offers ${p.action} any more`, retryable: false };
     else {
       try {
         // The proposal id is the idempotency key: a retry or a takeover never makes a second effect.
-        outcome = await resolved.connector.execute(p.action, p.args, p.id);
+        outcome = await resolved.connector.execute(p.action, p.args, p.id, { executor });
       } catch (err) {
-        outcome = { ok: false, error: `connector failed: ${(err as Error).message}`, retryable: true };
+        outcome = { ok: false, error: `connector failed: ${(err as Error).message}`, retryable: true, maybeSent: true };
       }
     }
     if (outcome.ok) {
@@ -300,6 +316,7 @@ export function createProposalService(deps: ProposalDeps) {
         'executed',
       );
       if (finished) log.info('proposal executed', { proposal: p.id, action: p.action, twin: p.twin });
+      else await settleLate(p, outcome);
       return;
     }
     const retry = outcome.retryable && p.attempts < opts.maxAttempts;
@@ -314,7 +331,15 @@ export function createProposalService(deps: ProposalDeps) {
       setTimeout(kick, delay + 10).unref();
       return;
     }
-    await finishWith(
+    // Retries of an idempotent call ran out, the last one sent and unanswered: it may have acted.
+    const doubt: CallInDoubt | undefined =
+      outcome.inDoubt ??
+      (outcome.maybeSent ? { sentAt: null, sentBy: executor, lastHeard: outcome.error, checkIn: `${resolved?.connector.id ?? 'the system'} for idempotency key ${p.id}` } : undefined);
+    if (doubt) {
+      await goInDoubt(p, doubt, outcome.error, resolved?.connector);
+      return;
+    }
+    const finished = await finishWith(
       p,
       { status: 'failed', error: outcome.error },
       async (tx) => {
@@ -322,6 +347,107 @@ export function createProposalService(deps: ProposalDeps) {
       },
       outcome.error,
     );
+    if (!finished) await settleLate(p, outcome);
+  }
+
+  /**
+   * The call's outcome is unknown: the proposal goes in doubt, its amount stays reserved, and
+   * the connector's own status lookup (where it has one) is asked at once.
+   */
+  async function goInDoubt(p: Proposal, doubt: CallInDoubt, error: string, connector: Connector | undefined): Promise<void> {
+    const inDoubt: InDoubt = {
+      since: new Date().toISOString(),
+      sentAt: doubt.sentAt,
+      executor: doubt.sentBy,
+      connector: connector?.id ?? null,
+      checkIn: doubt.checkIn,
+      lastHeard: doubt.lastHeard,
+      error,
+    };
+    const updated = await finishWith(p, { status: 'in_doubt', error, inDoubt }, async () => undefined, `outcome unknown: ${error}`, { inDoubt });
+    if (!updated) return;
+    log.warn('proposal in doubt', { proposal: p.id, action: p.action, twin: p.twin, connector: inDoubt.connector });
+    deps.onPending?.(updated, 'in_doubt');
+    if (connector?.lookup && connector.canLookup?.(p.action)) await lookUp(updated, connector);
+  }
+
+  /**
+   * This executor's claim was taken over while its call ran (its lease lapsed, or its liveness
+   * lock was lost). If the taker put the proposal in doubt, what this executor heard settles it.
+   */
+  async function settleLate(p: Proposal, outcome: ExecutionResult): Promise<void> {
+    if (!outcome.ok && (outcome.inDoubt || outcome.retryable || outcome.maybeSent)) return; // nothing more is known
+    const now = await store.get(p.id).catch(() => undefined);
+    if (now?.status !== 'in_doubt') return;
+    const evidence = outcome.ok
+      ? `the executor that sent the call (${executor}) received its answer after its claim was taken over`
+      : `the executor that sent the call (${executor}) was told it was refused: ${outcome.error}`;
+    await settle(p.id, 'system', outcome.ok ? 'executed' : 'not_executed', evidence, outcome.ok ? outcome.result : null).catch((err) =>
+      log.warn('could not settle an in-doubt proposal from its late answer', { proposal: p.id, error: err }),
+    );
+  }
+
+  /** Asks the connector whether an in-doubt call took effect; settles it when the answer does. */
+  async function lookUp(p: Proposal, connector: Connector): Promise<LookupResult | undefined> {
+    let answer: LookupResult | undefined;
+    try {
+      answer = await connector.lookup!(p.action, p.args, p.id);
+    } catch (err) {
+      answer = { outcome: 'unknown', error: (err as Error).message };
+    }
+    if (!answer) return undefined;
+    if (answer.outcome === 'unknown') {
+      log.info('in-doubt status lookup settled nothing', { proposal: p.id, connector: connector.id, error: answer.error });
+      return answer;
+    }
+    await settle(p.id, 'system', answer.outcome, answer.evidence, answer.outcome === 'executed' ? answer.result : null).catch((err) => {
+      if (!(err instanceof ConflictError)) throw err; // settled meanwhile by a person: theirs stands
+    });
+    return answer;
+  }
+
+  /**
+   * Settles an in-doubt proposal: executed commits its reservation, not executed releases it.
+   * Once only; journaled with who settled it and on what evidence.
+   */
+  async function settle(
+    id: string,
+    by: string,
+    outcome: 'executed' | 'not_executed',
+    evidence: string,
+    result: Record<string, unknown> | null,
+  ): Promise<Proposal> {
+    const settled = await store.transaction(async (tx) => {
+      const p = await store.lock(tx, id);
+      if (!p) throw new NotFoundError(`proposal ${id} does not exist`);
+      if (p.reconciliation)
+        throw new ConflictError(`proposal ${id} was already reconciled by ${p.reconciliation.by} (${p.reconciliation.outcome})`, { status: p.status });
+      if (p.status !== 'in_doubt') throw new ConflictError(`proposal ${id} is ${p.status}; only a proposal in doubt can be reconciled`, { status: p.status });
+      const reconciliation = { outcome, evidence, by, at: new Date().toISOString() };
+      const to = outcome === 'executed' ? 'executed' : 'failed';
+      assertTransition(p, to);
+      const updated = await store.update(tx, id, {
+        status: to,
+        reconciliation,
+        ...(outcome === 'executed' ? { result: result ?? { reconciled: true }, error: null } : { error: `not executed (reconciled by ${by}): ${evidence}` }),
+      });
+      if (outcome === 'executed') await policy.commit(subject(id), tx);
+      else await policy.release(subject(id), tx);
+      await journal.appendWithin(tx, [
+        {
+          kind: 'proposal.reconciled',
+          actor: by,
+          subject: subject(id),
+          data: { twin: p.twin, action: p.action, outcome, evidence, inDoubt: p.inDoubt },
+          policyVersion: p.policyVersion,
+        },
+        transitionEntry(p, to, by, `reconciled: ${outcome === 'executed' ? 'it took effect' : 'it did not take effect'}`),
+      ]);
+      return updated;
+    });
+    log.info('in-doubt proposal reconciled', { proposal: id, outcome, by: by === 'system' ? 'system' : 'person' });
+    deps.onSettled?.(settled);
+    return settled;
   }
 
   /** Records an execution's end if this executor still holds the claim, with its journal entry. */
@@ -330,6 +456,7 @@ export function createProposalService(deps: ProposalDeps) {
     patch: ProposalPatch,
     extra: (tx: SqlTx) => Promise<void>,
     reason: string,
+    data: Record<string, unknown> = {},
   ): Promise<Proposal | undefined> {
     return store
       .transaction(async (tx) => {
@@ -344,7 +471,7 @@ export function createProposalService(deps: ProposalDeps) {
             patch.status!,
             'system',
             reason,
-            patch.status === 'executed' ? { result: patch.result } : { error: patch.error ?? null },
+            { ...(patch.status === 'executed' ? { result: patch.result } : { error: patch.error ?? null }), ...data },
           ),
         ]);
         return updated;
@@ -736,6 +863,36 @@ export function createProposalService(deps: ProposalDeps) {
       });
     },
 
+    /**
+     * A person settles an in-doubt proposal (POST /v1/proposals/:id/reconcile): the twin's owner
+     * or an admin, as the caller checked; never a twin.
+     */
+    async reconcile(id: string, actor: string, body: unknown): Promise<Proposal> {
+      if (!actor.startsWith('user:')) throw new RegentError('forbidden', `${actor} may not reconcile: only the twin's owner or an admin settles an action in doubt`);
+      const parsed = ReconcileSchema.safeParse(body);
+      if (!parsed.success) throw new InputError(firstIssue(parsed.error, ''));
+      return settle(id, actor, parsed.data.outcome, parsed.data.evidence, null);
+    },
+
+    /**
+     * Asks connectors with a status lookup about in-doubt calls due for another look; returns
+     * how many were settled.
+     */
+    async lookupDue(limit = 20): Promise<number> {
+      const due = await store.dueForLookup(opts.lookupIntervalMs, limit);
+      let settled = 0;
+      for (const p of due) {
+        const connector = resolve(p.action)?.connector;
+        if (!connector?.lookup || !connector.canLookup?.(p.action)) continue;
+        const answer = await lookUp(p, connector).catch((err) => {
+          log.warn('in-doubt status lookup failed', { proposal: p.id, error: err });
+          return undefined;
+        });
+        if (answer && answer.outcome !== 'unknown') settled++;
+      }
+      return settled;
+    },
+
     /** Post-hoc audit of an action executed in execute mode: passed or flagged. */
     async audit(id: string, actor: string, verdict: 'passed' | 'flagged', comment?: string): Promise<Proposal> {
       return store.transaction(async (tx) => {
@@ -808,10 +965,18 @@ export function createProposalService(deps: ProposalDeps) {
     inlineStats: () => inline.stats(),
 
     start(): void {
-      sweepTimer = setInterval(
-        () => void this.sweep().catch((err) => log.error('proposal sweep failed', { error: err })),
-        opts.sweepIntervalMs,
-      );
+      sweepTimer = setInterval(() => {
+        void this.sweep().catch((err) => log.error('proposal sweep failed', { error: err }));
+        if (!looking)
+          looking = this.lookupDue()
+            .catch((err) => {
+              log.error('in-doubt lookups failed', { error: err });
+              return 0;
+            })
+            .finally(() => {
+              looking = undefined;
+            });
+      }, opts.sweepIntervalMs);
       pollTimer = setInterval(kick, opts.pollIntervalMs);
       sweepTimer.unref();
       pollTimer.unref();
@@ -823,6 +988,7 @@ export function createProposalService(deps: ProposalDeps) {
       if (sweepTimer) clearInterval(sweepTimer);
       if (pollTimer) clearInterval(pollTimer);
       while (running) await running.catch(() => undefined);
+      if (looking) await looking;
     },
 
     isTerminal: (p: Proposal) => TERMINAL.has(p.status),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Sql, SqlTx } from '../db/sql';
 import type { Decision } from '../policy/types';
-import type { ApprovalState, AuditVerdict, Proposal, ProposalStatus, Review, ReviewDecision } from './types';
+import type { ApprovalState, AuditVerdict, InDoubt, Proposal, ProposalStatus, Reconciliation, Review, ReviewDecision } from './types';
 
 /** SQL for proposals and their reviews; the same statements on PGlite and PostgreSQL. */
 
@@ -23,6 +23,8 @@ interface Row {
   error: string | null;
   audit: AuditVerdict | null;
   context: Record<string, unknown> | null;
+  in_doubt: InDoubt | null;
+  reconciliation: Reconciliation | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -47,12 +49,14 @@ const toProposal = (r: Row): Proposal => ({
   error: r.error,
   audit: r.audit,
   context: r.context,
+  inDoubt: r.in_doubt,
+  reconciliation: r.reconciliation,
   createdAt: iso(r.created_at)!,
   updatedAt: iso(r.updated_at)!,
 });
 
 const COLUMNS =
-  'id, twin_id, action, args, args_hash, rationale, idempotency_key, status, decision, policy_version, approval, expires_at, attempts, result, error, audit, context, created_at, updated_at';
+  'id, twin_id, action, args, args_hash, rationale, idempotency_key, status, decision, policy_version, approval, expires_at, attempts, result, error, audit, context, in_doubt, reconciliation, created_at, updated_at';
 
 export interface NewProposal {
   twin: string;
@@ -72,7 +76,9 @@ export interface NewProposal {
   attempts?: number;
 }
 
-export type ProposalPatch = Partial<Pick<Proposal, 'status' | 'args' | 'argsHash' | 'decision' | 'policyVersion' | 'approval' | 'expiresAt' | 'result' | 'error' | 'audit'>> & {
+export type ProposalPatch = Partial<
+  Pick<Proposal, 'status' | 'args' | 'argsHash' | 'decision' | 'policyVersion' | 'approval' | 'expiresAt' | 'result' | 'error' | 'audit' | 'inDoubt' | 'reconciliation'>
+> & {
   nextAttemptAt?: string | null;
   claimedBy?: string | null;
   claimedUntil?: string | null;
@@ -89,12 +95,14 @@ const PATCH_COLUMNS: Record<keyof ProposalPatch, [string, string]> = {
   result: ['result', '::jsonb'],
   error: ['error', ''],
   audit: ['audit', ''],
+  inDoubt: ['in_doubt', '::jsonb'],
+  reconciliation: ['reconciliation', '::jsonb'],
   nextAttemptAt: ['next_attempt_at', '::timestamptz'],
   claimedBy: ['claimed_by', ''],
   claimedUntil: ['claimed_until', '::timestamptz'],
 };
 
-const JSON_FIELDS = new Set(['args', 'decision', 'approval', 'result']);
+const JSON_FIELDS = new Set(['args', 'decision', 'approval', 'result', 'inDoubt', 'reconciliation']);
 
 export function createProposalStore(sql: Sql) {
   return {
@@ -168,6 +176,8 @@ export function createProposalStore(sql: Sql) {
             error: null,
             audit: p.audit,
             context: p.context,
+            inDoubt: null,
+            reconciliation: null,
             createdAt: iso(r.created_at)!,
             updatedAt: iso(r.updated_at)!,
           },
@@ -265,8 +275,10 @@ export function createProposalStore(sql: Sql) {
 
     /**
      * Claims due work for this executor: approved proposals whose retry time has come, and
-     * executing ones whose claim lapsed (their executor died). Skips what another executor holds,
-     * what expired, and everything while the global or the twin's kill switch is engaged.
+     * executing ones whose executor died (its liveness lock is gone: at once) or whose claim
+     * lapsed (an executor alive but stuck, or one that never registered). Skips what another
+     * executor holds, what expired, and everything while the global or the twin's kill switch is
+     * engaged.
      */
     async claim(tx: SqlTx, executor: string, leaseMs: number, limit: number): Promise<Proposal[]> {
       const rows = await tx.query<Row>(
@@ -275,7 +287,7 @@ export function createProposalStore(sql: Sql) {
           WHERE id IN (
             SELECT p.id FROM proposals p JOIN twins t ON t.id = p.twin_id
              WHERE ((p.status = 'approved' AND (p.next_attempt_at IS NULL OR p.next_attempt_at <= now()))
-                 OR (p.status = 'executing' AND p.claimed_until < now()))
+                 OR (p.status = 'executing' AND (p.claimed_until < now() OR regent_holder_dead(p.claimed_by))))
                AND (p.expires_at IS NULL OR p.expires_at > now())
                AND NOT t.killed
                AND NOT EXISTS (SELECT 1 FROM switches s WHERE s.name = 'kill' AND s.engaged)
@@ -284,6 +296,21 @@ export function createProposalStore(sql: Sql) {
              FOR UPDATE OF p SKIP LOCKED)
           RETURNING ${COLUMNS}`,
         [executor, leaseMs, limit],
+      );
+      return rows.map(toProposal);
+    },
+
+    /**
+     * In-doubt proposals due for another status lookup, pushed `intervalMs` forward so that one
+     * process asks at a time; the caller asks the connector outside any transaction.
+     */
+    async dueForLookup(intervalMs: number, limit: number): Promise<Proposal[]> {
+      const rows = await sql.query<Row>(
+        `UPDATE proposals SET next_attempt_at = now() + ($1::int * interval '1 millisecond')
+          WHERE id IN (SELECT id FROM proposals WHERE status = 'in_doubt' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+                        ORDER BY next_attempt_at NULLS FIRST LIMIT $2 FOR UPDATE SKIP LOCKED)
+          RETURNING ${COLUMNS}`,
+        [intervalMs, limit],
       );
       return rows.map(toProposal);
     },

@@ -13,6 +13,7 @@ export const PROPOSAL_STATUSES = [
   'rejected',
   'expired',
   'cancelled',
+  'in_doubt',
 ] as const;
 export type ProposalStatus = (typeof PROPOSAL_STATUSES)[number];
 
@@ -22,7 +23,9 @@ export const TRANSITIONS: Readonly<Record<ProposalStatus, readonly ProposalStatu
   pending_approval: ['approved', 'rejected', 'expired', 'cancelled', 'denied', 'proposed', 'pending_approval'],
   approved: ['executing', 'expired', 'cancelled'],
   // Back to approved only to wait for a retry after a failure that may be retried.
-  executing: ['executed', 'failed', 'approved'],
+  executing: ['executed', 'failed', 'approved', 'in_doubt'],
+  // Settled by a person or the connector's status lookup: it took effect, or it did not.
+  in_doubt: ['executed', 'failed'],
   executed: [],
   failed: [],
   denied: [],
@@ -77,9 +80,46 @@ export interface Proposal {
    * model, prompt version and system prompt hash. Null for requests made directly over the API.
    */
   context: Record<string, unknown> | null;
+  /** What is known of the call while the outcome is unknown (status in_doubt), kept after. */
+  inDoubt: InDoubt | null;
+  /** How an in-doubt call was settled; null until then. */
+  reconciliation: Reconciliation | null;
   createdAt: string;
   updatedAt: string;
 }
+
+/** A call whose outcome Regent cannot know: it counts as happened until it is settled. */
+export interface InDoubt {
+  since: string;
+  sentAt: string | null;
+  /** The process (executor) that sent it. */
+  executor: string | null;
+  connector: string | null;
+  /** Where a person looks: the system and what to look for. */
+  checkIn: string;
+  /** What the system last said, or how the call was cut off. */
+  lastHeard: string | null;
+  error: string;
+}
+
+export const RECONCILE_OUTCOMES = ['executed', 'not_executed'] as const;
+export type ReconcileOutcome = (typeof RECONCILE_OUTCOMES)[number];
+
+export interface Reconciliation {
+  outcome: ReconcileOutcome;
+  evidence: string;
+  /** `user:<id>` for a person, `system` for the connector's status lookup or the sending executor. */
+  by: string;
+  at: string;
+}
+
+/** POST /v1/proposals/:id/reconcile body (DESIGN.md). */
+export const ReconcileSchema = z
+  .object({
+    outcome: z.enum(RECONCILE_OUTCOMES, { error: 'outcome is executed or not_executed' }),
+    evidence: z.string({ error: 'evidence is required: say how you know' }).trim().min(1, 'evidence is required: say how you know').max(4000),
+  })
+  .strict();
 
 export interface Review {
   id: string;

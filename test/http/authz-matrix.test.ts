@@ -43,6 +43,17 @@ async function pendingProposal(ctx: Ctx): Promise<string> {
   return proposal.id;
 }
 
+/**
+ * A proposal in doubt, for the authorization check of reconcile: how a call gets there is tested
+ * end to end elsewhere (test/proposals/in-doubt.test.ts); here only who may settle it matters.
+ */
+async function inDoubtProposal(ctx: Ctx): Promise<string> {
+  const id = await pendingProposal(ctx);
+  const inDoubt = { since: new Date().toISOString(), sentAt: null, executor: 'executor-x', connector: 'crm', checkIn: `crm for idempotency key ${id}`, lastHeard: null, error: 'cut off' };
+  await ctx.api.regent.db.sql.query(`UPDATE proposals SET status = 'in_doubt', in_doubt = $2::jsonb WHERE id = $1`, [id, JSON.stringify(inDoubt)]);
+  return id;
+}
+
 async function objective(ctx: Ctx): Promise<string> {
   const o = await ctx.api.regent.objectives!.create(
     'matrix-twin',
@@ -109,6 +120,11 @@ const FIXTURES: Record<string, Fixture> = {
     path: (v) => `/v1/proposals/${v.fresh ?? v.proposal}/cancel`,
     body: () => ({ reason: 'not needed' }),
     prepare: async (_c, ctx) => ({ fresh: await pendingProposal(ctx) }),
+  },
+  reconcileProposal: {
+    path: (v) => `/v1/proposals/${v.fresh ?? v.proposal}/reconcile`,
+    body: () => ({ outcome: 'not_executed', evidence: 'crm shows no such request' }),
+    prepare: async (_c, ctx) => ({ fresh: await inDoubtProposal(ctx) }),
   },
   auditProposal: {
     path: (v) => `/v1/proposals/${v.executed}/audit`,
@@ -228,6 +244,7 @@ describeEachDatabase('authorization: every route × every caller', (getDb) => {
     // An executive passes the gate for their own twins' proposals; policy then decides (below).
     expect(byId.decideProposal).toEqual(['executive', 'approver']);
     expect(byId.auditProposal).toEqual(['auditor']);
+    expect(byId.reconcileProposal).toEqual(['executive', 'admin']);
     expect(byId.exportJournal).toEqual(['auditor']);
     expect(byId.verifyJournal).toEqual(['auditor', 'admin']);
     expect(byId.createProposal).toEqual(['twin']);

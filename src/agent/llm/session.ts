@@ -20,7 +20,7 @@ import { unansweredCalls } from './state';
 import { schemaProblems, type OfferedTool } from './tools';
 
 /** Outcomes after which a proposal can still change (the run waits for them). */
-const NOT_FINAL = new Set(['pending_approval', 'approved', 'executing']);
+const NOT_FINAL = new Set(['pending_approval', 'approved', 'executing', 'in_doubt']);
 /** Consecutive model turns that produced nothing usable before the run gives up. */
 const MAX_UNUSABLE_TURNS = 3;
 const MAX_DETAIL_CHARS = 2000;
@@ -489,6 +489,8 @@ export class RunSession {
           : 'Still waiting for approval.',
       approved: 'Approved and queued for execution; the run waits for the result.',
       executing: 'Being executed; the run waits for the result.',
+      in_doubt:
+        'The call to the business system was cut off and its outcome is unknown; it counts as done until a person settles it. Do not send it again; the run waits.',
       executed: 'Executed.',
       failed: 'Execution failed.',
       rejected: 'Rejected by the approver; not executed. Take their comment into account.',

@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import { z } from 'zod';
 import { NotFoundError, RegentError } from '../../errors/errors';
 import { can } from '../../policy/roles';
-import { AuditSchema, CreateProposalSchema, PROPOSAL_STATUSES, ReviewSchema, type Proposal } from '../../proposals/types';
+import { AuditSchema, CreateProposalSchema, PROPOSAL_STATUSES, ReconcileSchema, ReviewSchema, type Proposal } from '../../proposals/types';
 import type { ApiDeps } from '../app';
 import { check } from '../auth';
 import { endpoint, implement, reply, type ApiModule } from '../registry';
@@ -52,6 +52,8 @@ function view(p: Proposal, owner: string | null = null) {
     error: p.error,
     audit: p.audit,
     context: p.context,
+    inDoubt: p.inDoubt,
+    reconciliation: p.reconciliation,
     createdAt: p.createdAt,
     updatedAt: p.updatedAt,
   };
@@ -141,6 +143,25 @@ const endpoints = {
     body: CancelBody,
     responses: { 200: { description: 'The cancelled proposal', schema: ProposalViewSchema } },
     errors: { 404: 'No such proposal', 409: 'It already ran or ended' },
+  }),
+  reconcile: endpoint({
+    id: 'reconcileProposal',
+    method: 'POST',
+    path: '/v1/proposals/:id/reconcile',
+    tag: 'Proposals',
+    summary: 'Settle an action in doubt: it took effect (executed) or it did not (not_executed), with evidence',
+    description:
+      'A call to a business system was cut off and the operation is not idempotent, so Regent cannot know whether it took effect; its amount stays reserved until a person settles it. executed commits the reservation, not_executed releases it (the proposal becomes failed). Journaled with the person and the evidence; once only.',
+    access: { capabilities: ['proposal.reconcile'], scope: 'executives: their own twins’; admins: any; never a twin' },
+    params: ProposalParams,
+    body: ReconcileSchema,
+    bodyCheckedBy: 'service',
+    responses: { 200: { description: 'The settled proposal', schema: ProposalViewSchema } },
+    errors: {
+      403: 'Not the twin’s owner or an admin (a twin never reconciles)',
+      404: 'No such proposal',
+      409: 'Not in doubt, or already reconciled',
+    },
   }),
   audit: endpoint({
     id: 'auditProposal',
@@ -239,6 +260,13 @@ export const proposalApi: ApiModule = {
           check(req, 'twin.update', { owner });
         }
         return view(await proposals.cancel(p.id, who.ref, body.reason), owner);
+      }),
+
+      implement(endpoints.reconcile, async ({ params, body }, req) => {
+        const p = await load(params.id);
+        const owner = await twinOwner(p.twin);
+        const who = check(req, 'proposal.reconcile', { owner });
+        return view(await proposals.reconcile(p.id, `user:${who.id}`, body), owner);
       }),
 
       implement(endpoints.audit, async ({ params, body }, req) => {
