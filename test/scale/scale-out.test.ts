@@ -24,12 +24,37 @@ grants:
     limits: { perAction: "100", perPeriod: { amount: "2000", period: month } }
 `;
 
+/** Rita's twin asks for discounts, which the CRM does not let be sent twice: 10.00 EUR of 1,000.00 a month. */
+const REQUESTS_AUTHORITY = `kind: Authority
+id: req-twin
+version: 1
+delegator: user:rita
+delegate: twin:req-twin
+parent: null
+valid: { from: 2026-01-01T00:00:00Z, until: 2030-01-01T00:00:00Z }
+mode: execute
+currency: EUR
+grants:
+  - action: crm.discount.request
+    outcome: execute
+    limits: { perAction: "100", perPeriod: { amount: "1000", period: month } }
+`;
+
 const CONNECTOR = (url: string) => `kind: Connector
 id: crm
 type: rest
 baseUrl: ${url}
 auth: { header: Authorization, scheme: Bearer, secretEnv: SCALE_CRM_TOKEN }
 operations:
+  - action: crm.discount.request
+    method: POST
+    path: /accounts/{account}/discount-requests
+    input:
+      type: object
+      required: [account, amount, currency, ref]
+      properties: { account: { type: string }, amount: { type: string }, currency: { type: string }, ref: { type: string } }
+    attributes: { counterparty: account, amount: amount, currency: currency }
+    timeoutMs: 20000
   - action: crm.credit.apply
     method: POST
     path: /accounts/{account}/credits
@@ -107,6 +132,8 @@ describePostgres('three Regent processes on one PostgreSQL', () => {
     await sql.connect();
     receiver = await startReceiver((req) => {
       const ref = (JSON.parse(req.body || '{}') as { ref?: string }).ref ?? '';
+      // Discount requests take a while, so that some are in flight when a process is killed.
+      if (ref.startsWith('req-')) return { status: 201, body: { requested: ref }, delayMs: ref.startsWith('req-hang-') ? 15_000 : 250 };
       return hang.has(ref) ? { status: 200, delayMs: 10_000 } : { status: 201, body: { credited: ref }, delayMs: 3 };
     });
     const policies = path.join(tmpDir(), 'policies');
@@ -115,6 +142,7 @@ describePostgres('three Regent processes on one PostgreSQL', () => {
     fs.writeFileSync(path.join(policies, 'authorities', 'ops.yaml'), AUTHORITY);
     fs.writeFileSync(path.join(policies, 'connectors', 'crm.yaml'), CONNECTOR(receiver.url));
     fs.writeFileSync(path.join(policies, 'authorities', 'sales.yaml'), SALES_AUTHORITY);
+    fs.writeFileSync(path.join(policies, 'authorities', 'requests.yaml'), REQUESTS_AUTHORITY);
     fs.writeFileSync(path.join(policies, 'connectors', 'sandbox.yaml'), SANDBOX);
     // One signing key for every process (the deployment guide's rule).
     const key = generateSigningKey('scale.regent.test/journal');
@@ -251,6 +279,84 @@ describePostgres('three Regent processes on one PostgreSQL', () => {
     const verified = regent(['journal', 'verify', out, '--key', path.join(env(0).REGENT_DATA_DIR!, 'journal.vkey')]);
     expect(verified.stdout + verified.stderr).toMatch(/verified|ok/i);
     expect(verified.code).toBe(0);
+    for (const p of procs) expect({ exit: p!.child.exitCode, out: p!.child.exitCode === null ? '' : p!.out() }).toEqual({ exit: null, out: '' });
+  }, 240_000);
+
+  it('takes non-idempotent requests with one process SIGKILLed half way: each is executed or in doubt, never failed for an unknown outcome, never sent twice, and in-doubt amounts still count', async () => {
+    const rita = await call(`${procs[0]!.url}/v1/users`, 'POST', admin, { id: 'rita', name: 'Rita', roles: ['executive'] });
+    expect(rita.status).toBe(201);
+    const twin = await call(`${procs[2]!.url}/v1/twins`, 'POST', rita.body!.apiKey, { id: 'req-twin', owner: 'user:rita', authority: 'req-twin', mode: 'execute' });
+    expect(twin.status).toBe(201);
+    const reqKey: string = twin.body!.apiKey;
+    const request = (ref: string) => ({
+      action: 'crm.discount.request',
+      args: { account: 'acme', amount: '10.00', currency: 'EUR', ref },
+      rationale: 'renewal discount',
+      idempotencyKey: ref,
+    });
+    // One call surely in flight on the process about to be killed: sent by its own executor, and
+    // answered only after the kill.
+    let hung: string | undefined;
+    for (let attempt = 0; attempt < 5 && !hung; attempt++) {
+      const ref = `req-hang-${attempt}`;
+      const r = await call(`${procs[1]!.url}/v1/proposals`, 'POST', reqKey, request(ref));
+      expect(r.status).toBe(201);
+      let by: string | undefined;
+      for (let i = 0; i < 200 && !by; i++) {
+        by = (await sql.query<{ started_by: string }>('SELECT started_by FROM connector_calls WHERE idempotency_key = $1', [r.body!.id])).rows[0]?.started_by;
+        if (!by) await sleep(20);
+      }
+      if (by?.startsWith(`executor-${procs[1]!.child.pid}-`)) hung = r.body!.id;
+    }
+    expect(hung).toBeDefined();
+    const total = 80;
+    const acknowledged = new Map<string, string>();
+    await loadWithKill(total, 12, async (p, i) => {
+      const ref = `req-${i}`;
+      const r = await call(`${p.url}/v1/proposals`, 'POST', reqKey, {
+        action: 'crm.discount.request',
+        args: { account: 'acme', amount: '10.00', currency: 'EUR', ref },
+        rationale: 'renewal discount',
+        idempotencyKey: ref,
+      });
+      if (r.status !== 201 && r.status !== 200) throw new Error(`status ${r.status}: ${r.text}`);
+      acknowledged.set(ref, r.body!.id);
+    });
+    expect(acknowledged.size).toBe(total);
+    await settled();
+    // The hung calls that another process sent answer after 15 s; the one on the killed process never does.
+    const until = Date.now() + 30_000;
+    while ((await sql.query(`SELECT 1 FROM proposals WHERE twin_id = 'req-twin' AND status IN ('approved', 'executing')`)).rows.length && Date.now() < until) await sleep(100);
+    const rows = (await sql.query<{ id: string; status: string; ref: string; executor: string | null }>(
+      `SELECT id, status, args->>'ref' AS ref, in_doubt->>'executor' AS executor FROM proposals WHERE twin_id = 'req-twin' AND args->>'ref' NOT LIKE 'req-hang-%'`,
+    )).rows;
+    expect(rows).toHaveLength(total);
+    const hungNow = (await sql.query<{ status: string; executor: string }>(`SELECT status, in_doubt->>'executor' AS executor FROM proposals WHERE id = $1`, [hung])).rows[0];
+    expect(hungNow?.status).toBe('in_doubt');
+    const by = (s: string) => rows.filter((r) => r.status === s);
+    process.stdout.write(`non-idempotent load with a SIGKILL: ${by('executed').length} executed, ${by('in_doubt').length} in doubt\n`);
+    // 1,000.00 a month at 10.00 each: all 80 fit. Each ended executed or in doubt: none failed,
+    // none left approved or executing.
+    expect(by('executed').length + by('in_doubt').length).toBe(total);
+    for (const r of by('in_doubt')) expect(r.executor).toMatch(/^executor-/);
+    // Never sent twice, whatever process took it over.
+    const sends = new Map<string, number>();
+    for (const req of receiver.requests) {
+      const ref = (JSON.parse(req.body || '{}') as { ref?: string }).ref ?? '';
+      if (ref.startsWith('req-')) sends.set(ref, (sends.get(ref) ?? 0) + 1);
+    }
+    for (const [ref, n] of sends) expect({ ref, n }).toEqual({ ref, n: 1 });
+    for (const r of by('executed')) expect(sends.get(r.ref)).toBe(1);
+    // What may have been given away still counts: committed for executed, reserved for in doubt.
+    const reservations = (await sql.query<{ ref: string; status: string }>(
+      `SELECT ref, status FROM spend_reservations WHERE delegator = 'user:rita'`,
+    )).rows;
+    const statusOf = new Map(reservations.map((r) => [r.ref, r.status]));
+    for (const r of by('executed')) expect(statusOf.get(`proposal:${r.id}`)).toBe('committed');
+    for (const r of by('in_doubt')) expect(statusOf.get(`proposal:${r.id}`)).toBe('reserved');
+    const spent = await sql.query<{ total_minor: string }>(`SELECT total_minor FROM spend_totals WHERE delegator = 'user:rita'`);
+    const hangs = (await sql.query<{ n: string }>(`SELECT count(*) AS n FROM proposals WHERE twin_id = 'req-twin' AND args->>'ref' LIKE 'req-hang-%'`)).rows[0]!.n;
+    expect(spent.rows.map((r) => Number(r.total_minor))).toEqual([(total + Number(hangs)) * 1000]);
     for (const p of procs) expect({ exit: p!.child.exitCode, out: p!.child.exitCode === null ? '' : p!.out() }).toEqual({ exit: null, out: '' });
   }, 240_000);
 
