@@ -19,7 +19,7 @@ import {
   ZERO_CHAIN,
 } from './hash';
 
-const VECTOR = path.resolve(__dirname, '../../../shared/vectors/journal/export');
+const VECTOR = path.resolve(__dirname, '../../test/fixtures/journal-vector/export');
 
 function vectorEntries(): JournalEntry[] {
   return readFileSync(path.join(VECTOR, 'entries.jsonl'), 'utf8')

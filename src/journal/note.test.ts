@@ -16,7 +16,7 @@ import {
   vkeyOf,
 } from './note';
 
-const VECTOR = path.resolve(__dirname, '../../../shared/vectors/journal/export');
+const VECTOR = path.resolve(__dirname, '../../test/fixtures/journal-vector/export');
 const vectorKeyText = readFileSync(path.join(VECTOR, 'journal.vkey'), 'utf8');
 const vectorNote = (n: number): string => readFileSync(path.join(VECTOR, 'checkpoints', `${n}.note`), 'utf8');
 

@@ -8,7 +8,7 @@ import { generateSigningKey, parseCheckpoint, signCheckpoint, signNote, vkeyOf }
 import { defaultBody, makeExport } from './testing/make-export';
 import { checkEntryShape, SELF_KEY_WARNING, verifyExport, VerifyResult } from './verify';
 
-const VECTOR = path.resolve(__dirname, '../../../shared/vectors/journal/export');
+const VECTOR = path.resolve(__dirname, '../../test/fixtures/journal-vector/export');
 const VECTOR_KEY = readFileSync(path.join(VECTOR, 'journal.vkey'), 'utf8');
 
 const tempDirs: string[] = [];

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { regent, regentAsync } from '../support/cli';
 import { tmpDir } from '../support/databases';
 
-const VECTOR = path.resolve(__dirname, '../../../shared/vectors/journal/export');
+const VECTOR = path.resolve(__dirname, '../fixtures/journal-vector/export');
 
 describe('the regent CLI', () => {
   it.each([
