@@ -37,14 +37,21 @@ export function loadOrCreateSigner(opts: { keyText?: string; dataDir: string; or
   if (!fs.existsSync(file)) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const key = generateSigningKey(opts.origin);
+    // Written whole under a name of its own, then linked into place: link() creates the name only
+    // if it is absent, so processes racing on one data directory end with one key, and none reads
+    // a half-written file.
+    const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+    fs.writeFileSync(tmp, signingKeyToString(key) + '\n', { flag: 'wx', mode: 0o600 });
     try {
-      fs.writeFileSync(file, signingKeyToString(key) + '\n', { flag: 'wx', mode: 0o600 });
-      fs.writeFileSync(path.join(dir, 'journal.vkey'), vkeyOf(key) + '\n', { mode: 0o644 });
+      fs.linkSync(tmp, file);
       created = true;
     } catch (err) {
       // Another process created it first: use theirs.
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      fs.rmSync(tmp, { force: true });
     }
+    if (created) fs.writeFileSync(path.join(dir, 'journal.vkey'), vkeyOf(key) + '\n', { mode: 0o644 });
   }
   let signer: Signer;
   try {

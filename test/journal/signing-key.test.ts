@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { openRegent } from '../../src/app';
@@ -27,5 +28,31 @@ describePostgres('a process whose signing key did not sign the journal', () => {
     expect(fs.existsSync(path.join(dataDir, 'keys', 'journal.vkey'))).toBe(false);
     // So the next start is refused for the same reason, not with a stray key made last time.
     await expect(openRegent(config, silentLog, { command: 'jest' })).rejects.toThrow(/set REGENT_SIGNING_KEY/);
+  });
+});
+
+/** Found trying it: three `regent serve` started at once on one data directory made two keys. */
+describe('processes creating the journal signing key at the same moment', () => {
+  it('end with one key: the first made wins and the others read it back', async () => {
+    const dataDir = tmpDir();
+    const keys = path.resolve(__dirname, '../../dist/src/journal/keys.js');
+    // Real processes, started together, each creating the key if it is absent.
+    const script = `const k = require(${JSON.stringify(keys)}); const s = k.loadOrCreateSigner({ dataDir: process.argv[1], origin: 'race.regent.test/journal' }); process.stdout.write(JSON.stringify({ vkey: s.vkey, created: s.created }));`;
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        new Promise<{ vkey: string; created: boolean }>((resolve, reject) => {
+          const child = spawn(process.execPath, ['-e', script, dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let out = '';
+          let err = '';
+          child.stdout.on('data', (d) => (out += d));
+          child.stderr.on('data', (d) => (err += d));
+          child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(err))));
+        }),
+      ),
+    );
+    expect(new Set(runs.map((r) => r.vkey)).size).toBe(1);
+    expect(runs.filter((r) => r.created)).toHaveLength(1);
+    expect(fs.readFileSync(path.join(dataDir, 'keys', 'journal.vkey'), 'utf8').trim()).toBe(runs[0]!.vkey);
+    expect(fs.readdirSync(path.join(dataDir, 'keys')).sort()).toEqual(['journal.key', 'journal.vkey']);
   });
 });
