@@ -160,8 +160,8 @@ describeEachDatabase('the HTTP API', (getDb) => {
     await call(`${url}/v1/kill-switch`, 'POST', keys.admin, { engaged: false });
     await call(`${url}/v1/kill-switch`, 'POST', keys.admin, { engaged: false, twin: 'dana-twin' });
     expect(await s.twins.isHalted('dana-twin')).toBe(false);
-    const presses = (await s.journal.list({ kind: 'kill_switch.changed', limit: 1000 })).filter((e) => e.data.changed);
-    expect(presses.slice(-4).map((e) => [e.actor, e.subject, e.data.engaged])).toEqual([
+    const presses = (await s.journal.list({ kind: 'kill_switch.changed', limit: 1000 })).filter((e) => (e.data as { changed?: boolean }).changed);
+    expect(presses.slice(-4).map((e) => [e.actor, e.subject, (e.data as { engaged?: boolean }).engaged])).toEqual([
       ['user:dana', 'twin:dana-twin', true],
       ['user:ada', 'switch:kill', true],
       ['user:ada', 'switch:kill', false],

@@ -220,7 +220,7 @@ describeEachDatabase('rate limits', (getDb) => {
     expect(third.body!.detail).toMatch(/^too many refused sign-ins from this address \(more than 2 a minute\); try again in \d+ s$/);
     expect((await call(url, 'GET', 'nonsense')).status).toBe(429);
     const refusals = (await s.journal.list({ kind: 'auth.refused', limit: 10_000 })).slice(before);
-    expect(refusals.map((e) => e.data.status)).toEqual([401, 401, 429]);
+    expect(refusals.map((e) => (e.data as { status?: number }).status)).toEqual([401, 401, 429]);
     expect(refusals[2]!.data).toMatchObject({ rateLimited: true, reason: 'malformed' });
     expect((await call(url, 'GET', good)).status).toBe(200);
     // Not behind a trusted proxy: a client cannot escape the limit by claiming another address.
@@ -334,7 +334,7 @@ describe('OIDC bearer tokens', () => {
     expect(r.headers.get('www-authenticate')).toBe('Bearer realm="regent", error="invalid_token"');
     expect(r.body!.detail).toMatch(detail);
     const [last] = (await s.journal.list({ kind: 'auth.refused', limit: 10_000 })).slice(-1);
-    expect(last!.data.reason).toMatch(/^oidc_/);
+    expect((last!.data as { reason?: string }).reason).toMatch(/^oidc_/);
     expect(JSON.stringify(last)).not.toContain(t.split('.')[2]!);
   });
 
