@@ -13,6 +13,7 @@ import { signalApi } from './routes/signals';
 import type { ConnectorRegistry } from '../connectors/types';
 import { DEFAULT_HTTP_CONFIG, type HttpConfig, type OidcConfig } from '../config/config';
 import { createJournalQuery, type JournalQueryService } from '../journal/query';
+import { createProposalStore } from '../proposals/store';
 import { createMetrics, metricsEndpoint, metricsRoute } from './metrics';
 import { assertUnique, docsRoutes, SYSTEM_ENDPOINTS } from './openapi';
 import { createOidcVerifier } from './oidc';
@@ -109,7 +110,13 @@ export function createHttpApp(deps: HttpDeps): Express {
   // Only the proxies named in REGENT_TRUST_PROXY may say who the client is (X-Forwarded-For):
   // anyone else could claim any address and escape the per-address limit on refused sign-ins.
   app.set('trust proxy', http.trustProxy.length > 0 ? http.trustProxy : false);
-  const metrics = createMetrics({ sql: deps.db.sql, journal: deps.journal, executedWithDecision: deps.proposals?.inlineStats, log });
+  const journalQuery = deps.db.sql && createJournalQuery(deps.db.sql);
+  const metrics = createMetrics({
+    ...(deps.db.sql && journalQuery ? { storage: { journal: journalQuery, proposals: createProposalStore(deps.db.sql) } } : {}),
+    journal: deps.journal,
+    executedWithDecision: deps.proposals?.inlineStats,
+    log,
+  });
   app.locals.metrics = metrics;
   app.use(securityHeaders());
   app.use(metrics.middleware);
@@ -167,7 +174,7 @@ export function createHttpApp(deps: HttpDeps): Express {
   app.use(system);
 
   if (hasApi(deps)) {
-    const api: ApiDeps = { ...deps, journalQuery: createJournalQuery(deps.db.sql) };
+    const api: ApiDeps = { ...deps, journalQuery: journalQuery ?? createJournalQuery(deps.db.sql) };
     app.use(
       '/v1',
       noStore,

@@ -18,15 +18,17 @@
 import type { RequestHandler } from 'express';
 import client from 'prom-client';
 import { timingSafeEqual } from 'node:crypto';
-import type { Sql } from '../db/sql';
 import { UnauthenticatedError } from '../errors/errors';
+import type { JournalQueryService, TailEntry } from '../journal/query';
 import type { JournalService } from '../journal/service';
+import type { ProposalStore } from '../proposals/store';
 import type { Logger } from '../log/logger';
 import { OUTCOMES } from '../policy/types';
 import { endpoint, implement, type Bound } from './registry';
 
 export interface MetricsDeps {
-  sql?: Sql;
+  /** The database-backed series, read through the folders that own the tables. */
+  storage?: { journal: Pick<JournalQueryService, 'tail' | 'stats'>; proposals: Pick<ProposalStore, 'countByStatus' | 'timings'> };
   journal: Partial<Pick<JournalService, 'head' | 'onAppended'>>;
   /** Requests executed with their decision in this process: transactions run, requests carried. */
   executedWithDecision?: () => { batches: number; requests: number };
@@ -39,20 +41,12 @@ const TAIL_PAGE = 5000;
 /** At most this many journal entries are read per scrape; the rest on the next ones. */
 const TAIL_MAX_PER_SCRAPE = 100_000;
 
-interface TailRow {
-  seq: string | number;
-  ts: Date | string;
-  kind: string;
-  actor: string;
-  data: Record<string, unknown> | string;
-  proposed_at: Date | string | null;
-  had_approval: boolean | null;
-}
+const PROPOSAL_SUBJECT = /^proposal:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 
 const seconds = (a: Date | string, b: Date | string) => Math.max(0, (new Date(a).getTime() - new Date(b).getTime()) / 1000);
 
 export function createMetrics(deps: MetricsDeps) {
-  const { sql, log } = deps;
+  const { storage, log } = deps;
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'regent_' });
   const r = [registry];
@@ -204,8 +198,8 @@ export function createMetrics(deps: MetricsDeps) {
         .catch(() => undefined)
     : Promise.resolve(undefined);
 
-  function observe(row: TailRow): void {
-    const data = (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as Record<string, unknown>;
+  function observe(row: TailEntry, proposed: { createdAt: string; hadApproval: boolean } | undefined): void {
+    const data = row.data;
     switch (row.kind) {
       case 'policy.decided':
         if (typeof data.outcome === 'string') {
@@ -229,66 +223,51 @@ export function createMetrics(deps: MetricsDeps) {
       case 'proposal.transitioned': {
         const to = data.to;
         if (to === 'failed') m.exceptions.inc({ source: 'execution' });
-        if (!row.proposed_at) break;
-        if (to === 'executed') m.velocity.observe({ approval: row.had_approval ? 'required' : 'none' }, seconds(row.ts, row.proposed_at));
+        if (!proposed) break;
+        if (to === 'executed') m.velocity.observe({ approval: proposed.hadApproval ? 'required' : 'none' }, seconds(row.ts, proposed.createdAt));
         if ((to === 'approved' || to === 'rejected') && data.from === 'pending_approval' && row.actor.startsWith('user:')) {
-          m.approvalLatency.observe({ decision: to }, seconds(row.ts, row.proposed_at));
+          m.approvalLatency.observe({ decision: to }, seconds(row.ts, proposed.createdAt));
         }
         break;
       }
     }
   }
 
-  async function readJournal(db: Sql): Promise<void> {
-    const [head] = await db.query<{ size: string | number }>('SELECT size FROM journal_head WHERE id = 1');
-    const size = Number(head?.size ?? 0);
+  async function readJournal(store: NonNullable<MetricsDeps['storage']>): Promise<number> {
+    const { size, checkpoint, bytes } = await store.journal.stats();
     if (cursor === undefined) cursor = (await baseline) ?? size;
     let read = 0;
     while (cursor < size && read < TAIL_MAX_PER_SCRAPE) {
-      const rows: TailRow[] = await db.query<TailRow>(
-        `SELECT j.seq, j.ts, j.kind, j.actor, j.data, p.created_at AS proposed_at, (p.approval IS NOT NULL) AS had_approval
-           FROM journal_entries j
-           LEFT JOIN proposals p
-             ON j.kind = 'proposal.transitioned'
-            AND p.id = CASE WHEN j.subject ~ '^proposal:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                            THEN substr(j.subject, 10)::uuid END
-          WHERE j.seq > $1 AND j.seq <= $2 AND j.kind = ANY($3::text[])
-          ORDER BY j.seq
-          LIMIT $4`,
-        [cursor, size, TAIL_KINDS, TAIL_PAGE],
-      );
-      for (const row of rows) observe(row);
+      const rows = await store.journal.tail(cursor, size, TAIL_KINDS, TAIL_PAGE);
+      // The proposals' creation times and approval flags, for the latency series, in one read a page.
+      const ids = [...new Set(rows.flatMap((r) => (r.kind === 'proposal.transitioned' ? [PROPOSAL_SUBJECT.exec(r.subject ?? '')?.[1]] : [])).filter((x): x is string => !!x))];
+      const timings = await store.proposals.timings(ids);
+      for (const row of rows) observe(row, timings.get(PROPOSAL_SUBJECT.exec(row.subject ?? '')?.[1] ?? ''));
       read += rows.length;
-      cursor = rows.length < TAIL_PAGE ? size : Number(rows[rows.length - 1]!.seq);
+      cursor = rows.length < TAIL_PAGE ? size : rows[rows.length - 1]!.seq;
     }
     m.journalEntries.set(size);
+    m.journalCheckpoint.set(checkpoint);
+    m.journalBytes.set(bytes);
+    return size;
   }
 
-  async function readGauges(db: Sql): Promise<void> {
-    const [queues, checkpoint, bytes] = await Promise.all([
-      db.query<{ status: string; n: string | number }>(
-        `SELECT status, count(*) AS n FROM proposals WHERE status IN ('pending_approval', 'approved', 'executing', 'proposed', 'in_doubt') GROUP BY status`,
-      ),
-      db.query<{ size: string | number | null }>('SELECT max(size) AS size FROM journal_checkpoints'),
-      db.query<{ bytes: string | number }>(`SELECT pg_total_relation_size('journal_entries') AS bytes`),
-    ]);
-    const count = (s: string) => Number(queues.find((q) => q.status === s)?.n ?? 0);
-    m.pending.set({ queue: 'approval' }, count('pending_approval'));
-    m.pending.set({ queue: 'execution' }, count('approved') + count('executing'));
-    m.pending.set({ queue: 'proposed' }, count('proposed'));
-    m.inDoubt.set(count('in_doubt'));
-    m.journalCheckpoint.set(Number(checkpoint[0]?.size ?? 0));
-    m.journalBytes.set(Number(bytes[0]?.bytes ?? 0));
+  async function readGauges(store: NonNullable<MetricsDeps['storage']>): Promise<void> {
+    const count = await store.proposals.countByStatus(['pending_approval', 'approved', 'executing', 'proposed', 'in_doubt']);
+    m.pending.set({ queue: 'approval' }, count.pending_approval!);
+    m.pending.set({ queue: 'execution' }, count.approved! + count.executing!);
+    m.pending.set({ queue: 'proposed' }, count.proposed!);
+    m.inDoubt.set(count.in_doubt!);
   }
 
   let refreshing: Promise<void> | undefined;
   /** Brings the database-backed series up to date (one refresh at a time; concurrent scrapes share it). */
   function refresh(): Promise<void> {
-    if (!sql) return Promise.resolve();
+    if (!storage) return Promise.resolve();
     refreshing ??= (async () => {
       try {
-        await readJournal(sql);
-        await readGauges(sql);
+        await readJournal(storage);
+        await readGauges(storage);
       } catch (err) {
         m.collectionErrors.inc();
         log.warn('metrics: could not read the database-backed series', { error: err });

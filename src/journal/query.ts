@@ -70,6 +70,16 @@ const toCheckpoint = (r: CheckpointRow): Checkpoint => ({
   createdAt: (r.created_at instanceof Date ? r.created_at : new Date(r.created_at)).toISOString(),
 });
 
+/** An entry as the metrics read it from the tail of the journal. */
+export interface TailEntry {
+  seq: number;
+  ts: string;
+  kind: string;
+  actor: string;
+  subject: string | null;
+  data: Record<string, unknown>;
+}
+
 export function createJournalQuery(sql: Sql, opts: QueryOptions = {}) {
   const BLOCK = opts.block ?? 256;
   const FETCH = Math.max(opts.fetch ?? 65_536, BLOCK);
@@ -250,6 +260,36 @@ export function createJournalQuery(sql: Sql, opts: QueryOptions = {}) {
       const out: Buffer[] = [];
       await subproof(m, 0, n, true, out);
       return out.map(toHex);
+    },
+
+    /**
+     * Entries after `afterSeq` up to `toSeq` of the given kinds, oldest first, at most `limit`:
+     * what the metrics observe on each scrape (no hashes, which they do not need).
+     */
+    async tail(afterSeq: number, toSeq: number, kinds: readonly string[], limit: number): Promise<TailEntry[]> {
+      const rows = await sql.query<{ seq: string | number; ts: Date | string; kind: string; actor: string; subject: string | null; data: unknown }>(
+        `SELECT seq, ts, kind, actor, subject, data FROM journal_entries
+          WHERE seq > $1 AND seq <= $2 AND kind = ANY($3::text[]) ORDER BY seq LIMIT $4`,
+        [afterSeq, toSeq, kinds, limit],
+      );
+      return rows.map((r) => ({
+        seq: Number(r.seq),
+        ts: new Date(r.ts).toISOString(),
+        kind: r.kind,
+        actor: r.actor,
+        subject: r.subject,
+        data: (typeof r.data === 'string' ? JSON.parse(r.data) : r.data) as Record<string, unknown>,
+      }));
+    },
+
+    /** The journal's size, latest checkpoint size and bytes on disk, in one round of reads. */
+    async stats(): Promise<{ size: number; checkpoint: number; bytes: number }> {
+      const [head, checkpoint, bytes] = await Promise.all([
+        sql.query<{ size: string | number }>('SELECT size FROM journal_head WHERE id = 1'),
+        sql.query<{ size: string | number | null }>('SELECT max(size) AS size FROM journal_checkpoints'),
+        sql.query<{ bytes: string | number }>(`SELECT pg_total_relation_size('journal_entries') AS bytes`),
+      ]);
+      return { size: Number(head[0]?.size ?? 0), checkpoint: Number(checkpoint[0]?.size ?? 0), bytes: Number(bytes[0]?.bytes ?? 0) };
     },
 
     /** How many subtree hashes are cached (for tests and metrics). */

@@ -315,6 +315,25 @@ export function createProposalStore(sql: Sql) {
       return rows.map(toProposal);
     },
 
+    /** How many proposals are in each of `statuses` (absent ones count 0). */
+    async countByStatus(statuses: readonly ProposalStatus[]): Promise<Record<string, number>> {
+      const rows = await sql.query<{ status: string; n: string | number }>(
+        'SELECT status, count(*) AS n FROM proposals WHERE status = ANY($1::text[]) GROUP BY status',
+        [statuses],
+      );
+      return Object.fromEntries(statuses.map((s) => [s, Number(rows.find((r) => r.status === s)?.n ?? 0)]));
+    },
+
+    /** When each proposal was made and whether it needed people's approval (for latency metrics). */
+    async timings(ids: readonly string[]): Promise<Map<string, { createdAt: string; hadApproval: boolean }>> {
+      if (ids.length === 0) return new Map();
+      const rows = await sql.query<{ id: string; created_at: Date; had_approval: boolean }>(
+        'SELECT id, created_at, (approval IS NOT NULL) AS had_approval FROM proposals WHERE id = ANY($1::uuid[])',
+        [ids],
+      );
+      return new Map(rows.map((r) => [r.id, { createdAt: iso(r.created_at)!, hadApproval: r.had_approval }]));
+    },
+
     async pendingCount(): Promise<number> {
       const rows = await sql.query<{ n: string }>(`SELECT count(*) AS n FROM proposals WHERE status = 'pending_approval'`);
       return Number(rows[0]!.n);
