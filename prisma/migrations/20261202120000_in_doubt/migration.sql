@@ -8,6 +8,11 @@ ALTER TABLE "proposals" DROP CONSTRAINT "proposals_status";
 ALTER TABLE "proposals" ADD CONSTRAINT "proposals_status" CHECK ("status" IN (
     'proposed', 'pending_approval', 'approved', 'executing', 'executed', 'failed', 'denied', 'rejected', 'expired', 'cancelled', 'in_doubt'));
 
+-- An objective's step records its proposal's status as the planner last saw it: in doubt too.
+ALTER TABLE "objective_steps" DROP CONSTRAINT "objective_steps_proposal_status";
+ALTER TABLE "objective_steps" ADD CONSTRAINT "objective_steps_proposal_status" CHECK ("proposal_status" IS NULL OR "proposal_status" IN (
+    'proposed', 'pending_approval', 'approved', 'executing', 'executed', 'failed', 'denied', 'rejected', 'expired', 'cancelled', 'in_doubt'));
+
 -- A connector call records who sent it; `unknown` is a call whose answer never came.
 ALTER TABLE "connector_calls" ADD COLUMN "started_by" TEXT;
 ALTER TABLE "connector_calls" DROP CONSTRAINT "connector_calls_status";
