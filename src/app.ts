@@ -152,7 +152,7 @@ export async function openRegent(
       log,
       executorId: holders.executor,
       alive: live.alive,
-      options: { leaseMs: config.executionLeaseMs },
+      options: { leaseMs: config.executionLeaseMs, lookupIntervalMs: config.inDoubtLookupMs },
       onPending: webhooks
         ? (p, why) =>
             void webhooks

@@ -40,6 +40,7 @@ export const EnvSchema = z.object({
   REGENT_POLICIES_DIR: z.string().min(1).default('./policies'),
   SHUTDOWN_TIMEOUT_MS: intFrom(100, 600_000).default(10_000),
   REGENT_EXECUTION_LEASE_MS: intFrom(100, 3_600_000).default(30_000),
+  REGENT_IN_DOUBT_LOOKUP_MS: intFrom(100, 86_400_000).default(30_000),
   REGENT_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   REGENT_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   OPENAI_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL of an OpenAI-compatible API, e.g. http://127.0.0.1:11434/v1' }).optional(),
@@ -94,6 +95,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** How long an executor holds a claim before another process may take the work over. */
   executionLeaseMs: number;
+  /** How often an in-doubt call is looked up again where its connector declares a status request. */
+  inDoubtLookupMs: number;
   /** Where pending approvals are announced (signed with the secret), if anywhere. */
   webhook: { url: string; secret: string } | undefined;
   /** The language model twins plan free-text objectives with; undefined: playbooks only. */
@@ -189,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     policiesDir: path.resolve(e.REGENT_POLICIES_DIR),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     executionLeaseMs: e.REGENT_EXECUTION_LEASE_MS,
+    inDoubtLookupMs: e.REGENT_IN_DOUBT_LOOKUP_MS,
     webhook: e.REGENT_WEBHOOK_URL ? { url: e.REGENT_WEBHOOK_URL, secret: e.REGENT_WEBHOOK_SECRET! } : undefined,
     llm: e.REGENT_MODEL ? { baseUrl: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY!, model: e.REGENT_MODEL } : undefined,
     agent: { stepBudget: e.REGENT_AGENT_STEP_BUDGET, ratePerMinute: e.REGENT_AGENT_RATE_PER_MINUTE },

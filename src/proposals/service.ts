@@ -297,6 +297,7 @@ export function createProposalService(deps: ProposalDeps) {
     }
     const resolved = resolve(p.action);
     let outcome: ExecutionResult;
+    const startedAt = new Date().toISOString();
     if (!resolved) outcome = { ok: false, error: `no connector offers ${p.action} any more`, retryable: false };
     else {
       try {
@@ -334,7 +335,7 @@ export function createProposalService(deps: ProposalDeps) {
     // Retries of an idempotent call ran out, the last one sent and unanswered: it may have acted.
     const doubt: CallInDoubt | undefined =
       outcome.inDoubt ??
-      (outcome.maybeSent ? { sentAt: null, sentBy: executor, lastHeard: outcome.error, checkIn: `${resolved?.connector.id ?? 'the system'} for idempotency key ${p.id}` } : undefined);
+      (outcome.maybeSent ? { sentAt: startedAt, sentBy: executor, lastHeard: outcome.error, checkIn: `${resolved?.connector.id ?? 'the system'} for idempotency key ${p.id}` } : undefined);
     if (doubt) {
       await goInDoubt(p, doubt, outcome.error, resolved?.connector);
       return;
@@ -364,7 +365,9 @@ export function createProposalService(deps: ProposalDeps) {
       lastHeard: doubt.lastHeard,
       error,
     };
-    const updated = await finishWith(p, { status: 'in_doubt', error, inDoubt }, async () => undefined, `outcome unknown: ${error}`, { inDoubt });
+    // The sweep asks the connector again only after the interval: it is asked once right here.
+    const nextAttemptAt = new Date(Date.now() + opts.lookupIntervalMs).toISOString();
+    const updated = await finishWith(p, { status: 'in_doubt', error, inDoubt, nextAttemptAt }, async () => undefined, `outcome unknown: ${error}`, { inDoubt });
     if (!updated) return;
     log.warn('proposal in doubt', { proposal: p.id, action: p.action, twin: p.twin, connector: inDoubt.connector });
     deps.onPending?.(updated, 'in_doubt');
