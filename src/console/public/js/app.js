@@ -6,18 +6,32 @@ import { inboxView } from './inbox.js';
 import { twinsView, objectiveView } from './twins.js';
 import { journalView, auditQueueView } from './auditor.js';
 import { adminView } from './admin.js';
+import { inDoubtFor, inDoubtView } from './indoubt.js';
+import { backOf, proposalView } from './proposal-view.js';
 import { shortcutsHelp } from './keys.js';
 
 /** Views in nav order; `can` decides from /v1/me whether the person sees it. */
 const VIEWS = [
   { path: 'inbox', label: 'Inbox', can: (me) => me.capabilities.includes('proposal.decide'), mount: inboxView },
   { path: 'twins', label: 'Twins', can: (me) => me.capabilities.includes('twin.read'), mount: twinsView },
+  // Owners and admins settle actions in doubt; the nav shows how many wait for this person.
+  { path: 'in-doubt', label: 'In doubt', count: true, can: (me) => me.capabilities.includes('proposal.reconcile'), mount: inDoubtView },
   { path: 'journal', label: 'Journal', can: (me) => me.capabilities.includes('journal.read'), mount: journalView },
   { path: 'audit', label: 'Audit queue', can: (me) => me.capabilities.includes('journal.audit'), mount: auditQueueView },
   { path: 'admin', label: 'Admin', can: (me) => me.capabilities.includes('user.manage'), mount: adminView },
 ];
 /** Views reached from others, not in the nav. */
-const HIDDEN = [{ path: 'objectives', parent: 'twins', can: (me) => me.capabilities.includes('twin.read'), mount: objectiveView }];
+const HIDDEN = [
+  { path: 'objectives', parent: 'twins', can: (me) => me.capabilities.includes('twin.read'), mount: objectiveView },
+  {
+    path: 'proposals',
+    label: 'Proposal',
+    // Opened from another view (?from=in-doubt): that one stays marked in the nav.
+    parent: ({ query }) => backOf(query)?.view ?? null,
+    can: (me) => me.capabilities.includes('proposal.read') || me.capabilities.includes('journal.read'),
+    mount: proposalView,
+  },
+];
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -26,6 +40,8 @@ const whoami = document.getElementById('whoami');
 
 let me = null;
 let current = null; // { path, cleanup }
+/** Counts shown next to nav entries (view path → number), e.g. actions in doubt. */
+const counts = new Map();
 
 /** #/journal/123 → { path: 'journal', rest: ['123'], query } */
 function parseHash() {
@@ -62,12 +78,50 @@ function renderNav(active) {
               class: v.path === active ? 'active' : undefined,
             },
             v.label,
+            v.count ? countEl(v.path) : null,
           ),
         ),
       ),
     ),
   );
 }
+
+function countEl(path) {
+  const n = counts.get(path) ?? 0;
+  return h(
+    'span',
+    { class: 'nav-count', dataset: { count: path }, hidden: !n },
+    h('span', { class: 'sr-only' }, ', '),
+    String(n),
+    h('span', { class: 'sr-only' }, ' waiting'),
+  );
+}
+
+function setCount(path, n) {
+  counts.set(path, n);
+  const el = nav.querySelector(`[data-count="${path}"]`);
+  if (el) el.replaceWith(countEl(path));
+}
+
+// How many actions in doubt wait for this person: asked now and then, and told at once by the
+// views that settle them (regent:in-doubt).
+let doubtTimer = null;
+async function refreshInDoubt() {
+  clearTimeout(doubtTimer);
+  if (!me || !me.capabilities.includes('proposal.reconcile')) return;
+  // The In doubt view polls faster and reports itself.
+  if (current?.path !== 'in-doubt') {
+    try {
+      setCount('in-doubt', (await inDoubtFor(me)).mine.length);
+    } catch {
+      /* the count is a reminder only; the In doubt view shows errors */
+    }
+  }
+  if (me) doubtTimer = setTimeout(refreshInDoubt, 20000);
+}
+window.addEventListener('regent:in-doubt', (e) => {
+  if (me && Number.isInteger(e.detail?.count)) setCount('in-doubt', e.detail.count);
+});
 
 function renderWho() {
   const roles = me.kind === 'user' ? me.roles : ['twin'];
@@ -96,7 +150,8 @@ async function route() {
   current?.cleanup?.();
   current = null;
   const mine = ++routing;
-  renderNav(view.parent ?? view.path);
+  const parent = typeof view.parent === 'function' ? view.parent({ rest, query }) : view.parent;
+  renderNav(parent ?? view.path);
   const container = h('div', { class: `view view-${view.path}` });
   replace(main, container);
   const ctx = { me, rest, query, navigate };
@@ -242,8 +297,10 @@ window.addEventListener('regent:kill-switch', () => refreshBanner());
 async function start(who) {
   me = { capabilities: [], roles: [], ...who };
   topbar.hidden = false;
+  counts.clear();
   renderWho();
   refreshBanner();
+  refreshInDoubt();
   if (!location.hash || location.hash === '#' || location.hash === '#/') {
     // Approvers start in their inbox; everyone else (an executive may decide too) where they work.
     const routes = allowed();
@@ -257,6 +314,8 @@ export function signOut(message, kind) {
   clearKey();
   clearToasts();
   clearTimeout(bannerTimer);
+  clearTimeout(doubtTimer);
+  counts.clear();
   replace(document.getElementById('banner'));
   history.replaceState(null, '', location.pathname);
   renderSignIn(message, kind);

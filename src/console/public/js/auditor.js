@@ -27,6 +27,7 @@ const KINDS = [
   'proposal.reviewed',
   'proposal.escalated',
   'proposal.audited',
+  'proposal.reconciled',
   'objective.created',
   'objective.refused',
   'objective.transitioned',

@@ -1,5 +1,6 @@
-// How a proposal reads: amount, counterparty, the policy's reasons, the connector's preview.
-import { fmtAmount, h, show } from './dom.js';
+// How a proposal reads: amount, counterparty, the policy's reasons, the connector's preview, and
+// for a call whose outcome is unknown, what is known of it and how it was settled.
+import { fmtAmount, fmtDateTime, h, show, timeEl } from './dom.js';
 import { badge } from './ui.js';
 
 const COUNTERPARTY_FIELDS = ['counterparty', 'account', 'supplier', 'customer', 'vendor', 'asset', 'to', 'recipient'];
@@ -49,6 +50,7 @@ export const STATUS_KIND = {
   rejected: 'bad',
   expired: 'muted',
   cancelled: 'muted',
+  in_doubt: 'warn',
 };
 export const statusBadge = (s) => badge(s, STATUS_KIND[s] ?? 'muted');
 
@@ -136,6 +138,67 @@ function renderChange(c) {
         ),
       ),
     ),
+  );
+}
+
+/** What a person answers when settling an action in doubt: the API's outcome, in words. */
+export const RECONCILE_OUTCOMES = [
+  ['executed', 'It took effect', 'The system carried it out: it counts as executed and its amount stays spent.'],
+  ['not_executed', 'It did not take effect', 'The system has no trace of it: it ends failed and its reserved amount is released.'],
+];
+
+/**
+ * What is known of a call that was cut off (proposal.inDoubt): where a person looks first, then
+ * when it went in doubt, whether and by which process it was sent, and what the system last said.
+ */
+export function renderInDoubt(x) {
+  if (!x) return null;
+  return h(
+    'div',
+    { class: 'in-doubt' },
+    h(
+      'div',
+      { class: 'check-in' },
+      h('h3', null, 'Where to check'),
+      h('p', { class: 'check-in-text' }, x.checkIn || `${x.connector ?? 'the business system'}`),
+    ),
+    h(
+      'dl',
+      { class: 'kv compact' },
+      h('dt', null, 'In doubt since'),
+      h('dd', null, fmtDateTime(x.since), ' (', timeEl(x.since), ')'),
+      h('dt', null, 'Sent'),
+      h('dd', null, x.sentAt ? fmtDateTime(x.sentAt) : 'not recorded (it may have gone out)'),
+      h('dt', null, 'Sent by'),
+      h('dd', null, x.executor ? h('code', null, x.executor) : 'unknown process'),
+      h('dt', null, 'System'),
+      h('dd', null, x.connector ? h('code', null, x.connector) : '—'),
+      h('dt', null, 'System last said'),
+      h('dd', null, x.lastHeard || 'nothing: no answer came'),
+      x.error && x.error !== x.lastHeard ? [h('dt', null, 'Why in doubt'), h('dd', null, x.error)] : null,
+    ),
+  );
+}
+
+/** How an action in doubt was settled (proposal.reconciliation): outcome, who, when, evidence. */
+export function renderReconciliation(r) {
+  if (!r) return null;
+  const took = r.outcome === 'executed';
+  return h(
+    'div',
+    { class: 'reconciliation' },
+    h(
+      'dl',
+      { class: 'kv' },
+      h('dt', null, 'Outcome'),
+      h('dd', null, badge(took ? 'took effect' : 'did not take effect', took ? 'ok' : 'bad'), ' ', h('code', null, r.outcome)),
+      h('dt', null, 'Settled by'),
+      h('dd', null, r.by === 'system' ? 'system (the connector’s status lookup)' : r.by),
+      h('dt', null, 'When'),
+      h('dd', null, fmtDateTime(r.at), ' (', timeEl(r.at), ')'),
+    ),
+    h('h3', null, 'Evidence'),
+    h('blockquote', { class: 'evidence' }, r.evidence || '—'),
   );
 }
 

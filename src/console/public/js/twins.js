@@ -245,7 +245,7 @@ export async function twinsView(root, { me, navigate }) {
                 { 'data-key': p.id },
                 statusBadge(p.status),
                 ' ',
-                h('span', null, titleOf(p)),
+                h('a', { href: `#/proposals/${encodeURIComponent(p.id)}?from=twins` }, titleOf(p)),
                 a ? h('span', { class: 'muted' }, ` · ${a.text}`) : null,
                 ' ',
                 h('span', { class: 'muted' }, timeEl(p.createdAt)),
@@ -651,7 +651,19 @@ export async function objectiveView(root, { rest }) {
                     return h(
                       'tr',
                       { 'data-key': p.id ?? p.key },
-                      h('td', null, p.args ? titleOf(p) : (p.action ?? '—')),
+                      h(
+                        'td',
+                        null,
+                        p.id && p.id !== p.key
+                          ? h(
+                              'a',
+                              { href: `#/proposals/${encodeURIComponent(p.id)}?from=objectives/${encodeURIComponent(o.id ?? id)}` },
+                              p.args ? titleOf(p) : (p.action ?? p.id),
+                            )
+                          : p.args
+                            ? titleOf(p)
+                            : (p.action ?? '—'),
+                      ),
                       h('td', { class: 'num' }, a?.text ?? '—'),
                       h('td', null, p.status ? statusBadge(p.status) : '—'),
                       h(
@@ -670,6 +682,13 @@ export async function objectiveView(root, { rest }) {
           : h('p', { class: 'muted' }, 'No proposals yet.'),
         proposals.some((p) => p.status === 'pending_approval')
           ? h('p', { class: 'hint' }, 'Pending requests wait in the approvers’ inbox.')
+          : null,
+        proposals.some((p) => p.status === 'in_doubt')
+          ? h(
+              'p',
+              { class: 'hint' },
+              'A request in doubt was cut off at the business system: the objective waits until its owner or an admin settles it under In doubt.',
+            )
           : null,
       ),
       Array.isArray(o.steps) && o.steps.length
