@@ -14,6 +14,7 @@ import { createPolicyStore } from './policy/store';
 import { createTwinService, type TwinService } from './twins/service';
 import { formatConnectorErrors, loadConnectors } from './connectors/load';
 import type { ConnectorRegistry } from './connectors/types';
+import { createRegistry } from './connectors/registry';
 import { createProposalService, type ProposalService } from './proposals/service';
 import { createProposalStore } from './proposals/store';
 import { createWebhookNotifier, type WebhookNotifier } from './notify/webhooks';
@@ -72,6 +73,11 @@ export async function openRegent(
     llmPlanner?: Planner;
     /** Objective runner id (default: unique per process). */
     runnerId?: string;
+    /**
+     * false: no connector is loaded (nor are their secrets needed), for tools that only settle
+     * records, such as reconciling an action in doubt; nothing can execute in such a process.
+     */
+    connectors?: boolean;
   },
 ): Promise<Regent> {
   const signer = loadOrCreateSigner({ keyText: config.signingKey, dataDir: config.dataDir, origin: config.journalOrigin });
@@ -116,7 +122,8 @@ export async function openRegent(
   if (policy) {
     // Connectors hold credentials from the environment; a broken connector file stops start-up
     // rather than leaving actions without the connector their authority expects.
-    const loaded = loadConnectors(config.policiesDir, process.env, { sql: db.sql });
+    const loaded =
+      opts.connectors === false ? ({ ok: true, registry: createRegistry([]) } as const) : loadConnectors(config.policiesDir, process.env, { sql: db.sql });
     if (!loaded.ok) {
       policy.stop();
       await journal.stop().catch(() => undefined);
@@ -151,7 +158,8 @@ export async function openRegent(
       twins,
       log,
       executorId: holders.executor,
-      alive: live.alive,
+      // A process without connectors (a settling tool) never claims work it could not run.
+      alive: opts.connectors === false ? () => false : live.alive,
       options: { leaseMs: config.executionLeaseMs, lookupIntervalMs: config.inDoubtLookupMs },
       onPending: webhooks
         ? (p, why) =>

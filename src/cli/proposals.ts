@@ -27,7 +27,11 @@ export function registerProposals(program: Command): void {
         if (!o.evidence.trim()) throw new CliError('--evidence is required: say how you know', 2);
         if (!/^user:[a-z0-9][a-z0-9._@-]{0,63}$/.test(o.actor)) throw new CliError("--actor must be user:<id>, the twin's owner or an admin", 2);
         const { config, log } = setup('tool');
-        const regent = await composition().openRegent(config, log, { command: 'regent proposals reconcile', policies: 'load' });
+        const regent = await composition().openRegent(config, log, {
+          command: 'regent proposals reconcile',
+          policies: 'load',
+          connectors: false, // settling calls no system: the operator needs no connector's secret
+        });
         try {
           if (!regent.proposals) throw new CliError('no valid policy bundle is in force; run regent policy check');
           const p = await regent.proposals.get(id).catch(() => undefined);

@@ -2,6 +2,7 @@
  * `regent proposals reconcile` on an embedded data directory: two actions are put in doubt by an
  * in-process Regent (a business system that does not answer a non-idempotent POST in time), which
  * is then closed; the built CLI settles them, checking the outcome, the evidence and who asks.
+ * The CLI runs without the connector's secret: settling calls no system.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -33,6 +34,7 @@ const CONNECTOR = (url: string) => `kind: Connector
 id: crm
 type: rest
 baseUrl: ${url}
+auth: { header: Authorization, scheme: Bearer, secretEnv: REGENT_TEST_RECONCILE_CRM_TOKEN }
 operations:
   - action: crm.discount.request
     method: POST
@@ -67,6 +69,9 @@ describe('regent proposals reconcile', () => {
     fs.writeFileSync(path.join(policies, 'connectors', 'crm.yaml'), CONNECTOR(receiver.url));
     env = { REGENT_DATA_DIR: dataDir, REGENT_POLICIES_DIR: policies };
 
+    // The connector's secret is the in-process server's; the CLI (whose environment drops
+    // REGENT_* variables not passed to it) runs without it.
+    process.env.REGENT_TEST_RECONCILE_CRM_TOKEN = 'crm-token-for-the-server-only';
     const r = await open();
     try {
       await r.people.ensureFirstAdmin();
@@ -99,6 +104,7 @@ describe('regent proposals reconcile', () => {
   }, 60_000);
 
   afterAll(async () => {
+    delete process.env.REGENT_TEST_RECONCILE_CRM_TOKEN;
     await receiver?.close();
   });
 
