@@ -7,20 +7,21 @@
  * already submitted (no second request, no second effect). So a run resumed after an approval,
  * a rejection or a restart simply continues where the outcomes say it stands.
  */
+import { z } from 'zod';
+import { RegentError } from '../errors/errors';
 import type { Playbook, PlaybookStep } from '../objectives/playbooks';
 import { matches, render, renderText, type Scope } from '../objectives/template';
 import type { ActionOutcome, Planner, PlannerContext, PlannerResult, Provenance } from './types';
 
-/** The run's memory: which steps were skipped (their condition is not evaluated again) and what each became. */
-interface PlaybookState {
-  v: 1;
-  steps: Record<string, { status: ActionOutcome['kind'] | 'skipped'; proposalId?: string }>;
-}
+/** The run's memory (below): which steps were skipped (their condition is not evaluated again) and what each became. */
+export const PLAYBOOK_STATE_VERSION = 1;
+type StepStatus = ActionOutcome['kind'] | 'skipped';
 
 const OPEN: ReadonlySet<string> = new Set(['pending_approval', 'approved', 'executing', 'in_doubt']);
 const DONE: ReadonlySet<string> = new Set(['proposed', 'executed']);
 
-const STATUS_TEXT: Record<string, string> = {
+/** How each step status reads in the summary: one entry for every outcome `act` returns, and skipped. */
+const STATUS_TEXT: Record<StepStatus, string> = {
   proposed: 'proposed (recorded for a person to act on)',
   pending_approval: 'waiting for approval',
   approved: 'approved, about to execute',
@@ -36,15 +37,37 @@ const STATUS_TEXT: Record<string, string> = {
   skipped: 'skipped (condition not met)',
 };
 
-function readState(state: unknown): PlaybookState {
-  if (state && typeof state === 'object' && (state as PlaybookState).v === 1 && typeof (state as PlaybookState).steps === 'object')
-    return state as PlaybookState;
-  return { v: 1, steps: {} };
+const PlaybookStateSchema = z.object({
+  v: z.literal(PLAYBOOK_STATE_VERSION),
+  steps: z.record(
+    z.string(),
+    z.object({ status: z.enum(Object.keys(STATUS_TEXT) as [StepStatus, ...StepStatus[]]), proposalId: z.string().optional() }),
+  ),
+});
+type PlaybookState = z.infer<typeof PlaybookStateSchema>;
+
+/**
+ * The saved state, or a fresh one on the first turn. A state that cannot be read fails the run
+ * (journaled with the objective) rather than starting over: a fresh state would evaluate the
+ * skipped steps' conditions again, and could take steps the run had decided against.
+ */
+export function readPlaybookState(state: unknown): PlaybookState {
+  if (state === undefined || state === null) return { v: PLAYBOOK_STATE_VERSION, steps: {} };
+  const r = PlaybookStateSchema.safeParse(state);
+  if (r.success) return r.data;
+  const v = (state as { v?: unknown }).v;
+  const issue = r.error.issues[0];
+  throw new RegentError(
+    'internal',
+    typeof v === 'number' && v !== PLAYBOOK_STATE_VERSION
+      ? `the saved playbook run state has version ${v}, this Regent reads version ${PLAYBOOK_STATE_VERSION}; the run is failed rather than started over`
+      : `the saved playbook run state cannot be read (${issue?.path.join('.') || 'root'}: ${issue?.message}); the run is failed rather than started over`,
+  );
 }
 
 function describe(step: PlaybookStep, outcome: ActionOutcome | { kind: 'skipped' }): string {
   const name = step.title ?? step.id;
-  let text = `${name} (${step.action}): ${STATUS_TEXT[outcome.kind] ?? outcome.kind}`;
+  let text = `${name} (${step.action}): ${STATUS_TEXT[outcome.kind]}`;
   if (outcome.kind === 'refused') text += ` — ${outcome.reason}`;
   else if (outcome.kind !== 'skipped') {
     const why = [...outcome.reasons, ...(outcome.error && !outcome.reasons.length ? [outcome.error] : [])];
@@ -70,7 +93,7 @@ export function createPlaybookPlanner(playbook: Playbook): Planner {
   return {
     name: 'playbook',
     async run(ctx: PlannerContext): Promise<PlannerResult> {
-      const state = readState(ctx.state);
+      const state = readPlaybookState(ctx.state);
       const scope: Scope & { steps: Record<string, unknown> } = {
         params: ctx.objective.params,
         objective: { id: ctx.objective.id, text: ctx.objective.text },

@@ -28,15 +28,74 @@ describeEachDatabase('objective runs across restarts', (getDb) => {
     h = await startRegent(getDb(), policies);
     try {
       expect((await h.api('GET', `/v1/objectives/${id}`, keys.vic!)).body!.status).toBe('waiting_for_approval');
-      expect((await h.api('POST', `/v1/proposals/${waiting.proposals[0].id}/decisions`, keys.sara!, { decision: 'approve' })).status).toBe(200);
-      const second = await untilMatch(h, `/v1/objectives/${id}`, keys.vic!, (o) => o.proposals.length === 2 && o.status === 'waiting_for_approval');
-      expect((await h.api('POST', `/v1/proposals/${second.proposals[1].id}/decisions`, keys.vic!, { decision: 'approve' })).status).toBe(200);
+      expect((await h.api('POST', `/v1/proposals/${waiting.proposals[0].id}/decisions`, keys.sara!, { decision: 'approve' })).status).toBe(
+        200,
+      );
+      const second = await untilMatch(
+        h,
+        `/v1/objectives/${id}`,
+        keys.vic!,
+        (o) => o.proposals.length === 2 && o.status === 'waiting_for_approval',
+      );
+      expect((await h.api('POST', `/v1/proposals/${second.proposals[1].id}/decisions`, keys.vic!, { decision: 'approve' })).status).toBe(
+        200,
+      );
       const done = await until(h, `/v1/objectives/${id}`, keys.vic!, ['completed', 'failed']);
       expect(done.status).toBe('completed');
       expect(done.proposals.map((p: { id: string; status: string }) => p.status)).toEqual(['executed', 'executed']);
       expect(done.proposals[0].id).toBe(waiting.proposals[0].id);
       const globex = await readSandboxRecord(h.regent.db.sql, { system: 'crm', kind: 'account', key: 'globex' });
       expect((globex!.data.discountHistory as { key: string }[]).filter((e) => e.key === waiting.proposals[0].id)).toHaveLength(1);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('fails a run whose saved playbook state cannot be read, journaled, instead of starting it over', async () => {
+    let h = await startRegent(getDb(), policies);
+    let id: string;
+    let waiting: Record<string, any>;
+    try {
+      const created = await h.api('POST', '/v1/twins/vic-approve/objectives', keys.vic!, {
+        text: 'Keep Initech',
+        playbook: 'renewal-discount',
+        params: { account: 'initech', discountPct: 6, amount: '600.00' },
+      });
+      id = created.body!.id as string;
+      waiting = await until(h, `/v1/objectives/${id}`, keys.vic!, ['waiting_for_approval']);
+    } finally {
+      await h.close();
+    }
+    // What a damaged row or a state written by another version looks like to this one.
+    const db = getDb();
+    const raw = await db.open({ migrate: false });
+    try {
+      await raw.sql.query(
+        `UPDATE objectives SET planner_state = '{"v":1,"steps":{"discount":{"status":"halfway"}}}'::jsonb WHERE id = $1`,
+        [id],
+      );
+    } finally {
+      await raw.close();
+    }
+
+    h = await startRegent(db, policies);
+    try {
+      expect((await h.api('POST', `/v1/proposals/${waiting.proposals[0].id}/decisions`, keys.sara!, { decision: 'approve' })).status).toBe(
+        200,
+      );
+      const done = await until(h, `/v1/objectives/${id}`, keys.vic!, ['completed', 'failed']);
+      expect(done.status).toBe('failed');
+      expect(done.summary).toMatch(
+        /^the saved playbook run state cannot be read \(steps\.discount\.status: .+\); the run is failed rather than started over$/,
+      );
+      // Nothing was requested again from a fresh state.
+      expect(done.proposals).toHaveLength(1);
+      const entries = await verifiedJournal(h.regent);
+      const failed = entries.filter(
+        (e) => e.kind === 'objective.transitioned' && e.subject === `objective:${id}` && e.data.to === 'failed',
+      );
+      expect(failed).toHaveLength(1);
+      expect(failed[0]!.data.reason).toBe(done.summary);
     } finally {
       await h.close();
     }
@@ -71,7 +130,10 @@ describeEachDatabase('objective runs across restarts', (getDb) => {
     try {
       const done = await until(h, `/v1/objectives/${id!}`, keys.vic!, ['completed', 'failed']);
       expect(done.status).toBe('completed');
-      expect(done.proposals.map((p: { action: string; status: string }) => `${p.action}:${p.status}`)).toEqual(['crm.discount.update:executed', 'crm.note.create:executed']);
+      expect(done.proposals.map((p: { action: string; status: string }) => `${p.action}:${p.status}`)).toEqual([
+        'crm.discount.update:executed',
+        'crm.note.create:executed',
+      ]);
       // The discount was not asked for again, and happened exactly once.
       expect(done.proposals[0].id).toBe(first!.proposals[0].id);
       expect(done.stepsUsed).toBe(2);
@@ -85,7 +147,6 @@ describeEachDatabase('objective runs across restarts', (getDb) => {
     }
   });
 });
-
 
 describeEachDatabase('objective runs under a lease', (getDb) => {
   it('takes over a run whose runner died once its lease lapses, and never before', async () => {
@@ -101,7 +162,10 @@ describeEachDatabase('objective runs under a lease', (getDb) => {
       });
       const id = created.body!.id as string;
       // Another process claimed it and died: its lease runs for another 1.5 s.
-      await h.regent.db.sql.query(`UPDATE objectives SET claimed_by = 'runner-dead', claimed_until = now() + interval '1500 milliseconds', status = 'running' WHERE id = $1`, [id]);
+      await h.regent.db.sql.query(
+        `UPDATE objectives SET claimed_by = 'runner-dead', claimed_until = now() + interval '1500 milliseconds', status = 'running' WHERE id = $1`,
+        [id],
+      );
       const claimedAt = Date.now();
       h.regent.objectives!.start();
       await new Promise((r) => setTimeout(r, 700));
@@ -142,7 +206,8 @@ describePostgres('objective runs shared by several processes (PostgreSQL)', () =
         expect(r.status).toBe(201);
         ids.push(r.body!.id);
       }
-      for (const id of ids) expect((await until(a, `/v1/objectives/${id}`, keys.vic!, ['completed', 'failed'], 30_000)).status).toBe('completed');
+      for (const id of ids)
+        expect((await until(a, `/v1/objectives/${id}`, keys.vic!, ['completed', 'failed'], 30_000)).status).toBe('completed');
       const rows = await a.regent.db.sql.query<{ n: string }>(
         `SELECT count(*) AS n FROM proposals WHERE context->>'objective' = ANY($1::text[])`,
         [ids],

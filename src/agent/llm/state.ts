@@ -5,6 +5,7 @@
  * tool calls already given keys, pending proposals, and the PII mapping (never sent anywhere).
  */
 import { z } from 'zod';
+import { RegentError } from '../../errors/errors';
 import { AIMessage, HumanMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
 import { PII_KINDS, type PiiVaultState } from '../pii';
 import type { PlannerResult } from '../types';
@@ -92,7 +93,9 @@ export function parseRunState(saved: unknown): RunState | null {
   if (!r.success) {
     const kind = (saved as { kind?: unknown }).kind;
     const version = (saved as { version?: unknown }).version;
-    throw new Error(
+    // Not transient: the run fails (journaled) rather than being retried or started over.
+    throw new RegentError(
+      'internal',
       kind === STATE_KIND && version !== STATE_VERSION
         ? `saved LLM run state has version ${String(version)}, this Regent reads version ${STATE_VERSION}`
         : `saved run state is not an LLM run's state (${r.error.issues[0]?.path.join('.') || 'root'}: ${r.error.issues[0]?.message})`,
