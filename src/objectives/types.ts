@@ -3,7 +3,7 @@ import { DECIMAL_PATTERN, decimalProblem, parseAmount } from '../policy/amount';
 import type { ActionOutcome, ObjectiveView } from '../agent/types';
 import type { ProposalStatus } from '../proposals/types';
 
-/** The objective statuses of the issue: a closed union, also enforced by a CHECK constraint. */
+/** The objective statuses: a closed union, also enforced by a CHECK constraint. */
 export const OBJECTIVE_STATUSES = ['queued', 'running', 'waiting_for_approval', 'completed', 'failed', 'cancelled'] as const;
 export type ObjectiveStatus = (typeof OBJECTIVE_STATUSES)[number];
 

@@ -217,7 +217,7 @@ describe.each(corpus.cases.map((c) => [c.id, c] as const))('injection corpus: %s
   });
 });
 
-test('the corpus covers every attack the issue names', () => {
+test('the corpus covers every category of attack the agent must resist', () => {
   const categories = new Set(corpus.cases.map((c) => c.category));
   for (const required of [
     'wire money',

@@ -1,5 +1,5 @@
 /**
- * Issue 6, "done when", in the browser only: a new installation's admin signs in with the printed
+ * The first day, in the browser only: a new installation's admin signs in with the printed
  * key, creates an executive, an approver and a twin; the executive assigns an objective; the
  * approver approves what the twin asked for in the inbox, and it runs.
  */

@@ -1,5 +1,5 @@
 /**
- * Actions in doubt in the web console (issue 12). A real Regent server, a rest connector whose
+ * Actions in doubt in the web console. A real Regent server, a rest connector whose
  * business system takes the POST and never answers within the operation's timeout: the operation
  * is not idempotent, so each call ends in_doubt. The twin's owner sees them under In doubt (with
  * where to check), cannot settle one without evidence, settles one as "did not take effect" and

@@ -76,7 +76,7 @@ operations:
 `;
 
 /**
- * The issue's scenario over HTTP: a twin in each mode proposes, a second person approves, the
+ * The governed pipeline end to end over HTTP: a twin in each mode proposes, a second person approves, the
  * REST connector's receiver gets exactly one request with its credential, and the journal verifies.
  */
 describeEachDatabase('the pipeline over HTTP', (getDb) => {

@@ -1,5 +1,5 @@
 /**
- * Actions in doubt (issue 12), against a real Regent app over HTTP with a rest connector pointing
+ * Actions in doubt, against a real Regent app over HTTP with a rest connector pointing
  * at a scriptable local business system: a call whose outcome is unknown on a non-idempotent
  * operation goes in_doubt (never failed), its amount stays reserved, a person (the twin's owner
  * or an admin) settles it once, and where the operation declares a status lookup Regent settles

@@ -107,7 +107,7 @@ async function kill(p: Proc | undefined, signal: NodeJS.Signals = 'SIGKILL'): Pr
 }
 
 /**
- * Issue 7: several stateless Regent processes on one PostgreSQL lose nothing and do nothing twice
+ * Scale-out: several stateless Regent processes on one PostgreSQL lose nothing and do nothing twice
  * when one of them dies, fail cleanly while the database is away, and resume by themselves.
  */
 describePostgres('three Regent processes on one PostgreSQL', () => {
