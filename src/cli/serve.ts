@@ -23,21 +23,7 @@ export function registerServe(program: Command): void {
         try {
           // Before listening: nobody could sign in anyway until there is a first user.
           firstAdmin = await regent.people.ensureFirstAdmin();
-          const app = httpApp().createHttpApp({
-            db: regent.db,
-            journal: regent.journal,
-            policy: regent.policy,
-            people: regent.people,
-            twins: regent.twins,
-            proposals: regent.proposals,
-            objectives: regent.objectives,
-            signals: regent.signals,
-            connectors: regent.connectors,
-            policiesDir: config.policiesDir,
-            http: config.http,
-            oidc: config.oidc,
-            log,
-          });
+          const app = httpApp().createHttpApp(httpApp().httpDepsOf(regent));
           server = await httpServer().listen(app, config.host, config.port, log);
         } catch (err) {
           await regent.close();

@@ -14,6 +14,7 @@ import type { ConnectorRegistry } from '../connectors/types';
 import { DEFAULT_HTTP_CONFIG, type HttpConfig, type OidcConfig } from '../config/config';
 import { createJournalQuery, type JournalQueryService } from '../journal/query';
 import { createProposalStore } from '../proposals/store';
+import type { Regent } from '../app';
 import { createMetrics, metricsEndpoint, metricsRoute } from './metrics';
 import { assertUnique, docsRoutes, SYSTEM_ENDPOINTS } from './openapi';
 import { createOidcVerifier } from './oidc';
@@ -86,7 +87,16 @@ export type RouteGroup = (deps: ApiDeps) => Router;
  * mounts, validates and authorizes them and generates /openapi.json from them; plain RouteGroups
  * are declared in the registry by hand (see SYSTEM_ENDPOINTS in ./openapi.ts).
  */
-export const API_ROUTES: readonly (RouteGroup | ApiModule)[] = [meRoutes, userApi, twinApi, journalApi, proposalApi, adminApi, objectiveApi, signalApi];
+export const API_ROUTES: readonly (RouteGroup | ApiModule)[] = [
+  meRoutes,
+  userApi,
+  twinApi,
+  journalApi,
+  proposalApi,
+  adminApi,
+  objectiveApi,
+  signalApi,
+];
 
 /** Every route the server can serve, as declared: what /openapi.json documents. */
 export function apiCatalog(routes: readonly (RouteGroup | ApiModule)[] = API_ROUTES): Endpoint[] {
@@ -101,6 +111,30 @@ function hasApi(deps: HttpDeps): deps is HttpDeps & Omit<ApiDeps, 'journalQuery'
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/**
+ * Everything an opened Regent serves, wired as `regent serve` wires it (tests and tools start
+ * the same server); `over` replaces parts of it, e.g. `{ http: { rateLimitPerMinute: 0 } }`.
+ */
+export function httpDepsOf(regent: Regent, over: Omit<Partial<HttpDeps>, 'http'> & { http?: Partial<HttpConfig> } = {}): HttpDeps {
+  const { config } = regent;
+  return {
+    db: regent.db,
+    journal: regent.journal,
+    policy: regent.policy,
+    people: regent.people,
+    twins: regent.twins,
+    proposals: regent.proposals,
+    objectives: regent.objectives,
+    signals: regent.signals,
+    connectors: regent.connectors,
+    policiesDir: config.policiesDir,
+    oidc: config.oidc,
+    log: regent.log,
+    ...over,
+    http: { ...config.http, ...over.http },
+  };
+}
 
 export function createHttpApp(deps: HttpDeps): Express {
   const { log } = deps;

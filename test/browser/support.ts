@@ -8,7 +8,7 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { openRegent, type Regent } from '../../src/app';
 import { loadConfig } from '../../src/config/config';
-import { createHttpApp } from '../../src/http/app';
+import { createHttpApp, httpDepsOf } from '../../src/http/app';
 import { listen, type RunningServer } from '../../src/http/server';
 import { call } from '../support/api';
 import { tmpDir } from '../support/databases';
@@ -116,21 +116,7 @@ export async function startServer(authorities: Record<string, string>, files: Re
   try {
     adminKey = (await regent.people.ensureFirstAdmin())!.apiKey;
     // Wired as `regent serve` wires it.
-    const app = createHttpApp({
-      db: regent.db,
-      journal: regent.journal,
-      policy: regent.policy,
-      people: regent.people,
-      twins: regent.twins,
-      proposals: regent.proposals,
-      objectives: regent.objectives,
-      signals: regent.signals,
-      connectors: regent.connectors,
-      policiesDir: config.policiesDir,
-      http: config.http,
-      oidc: config.oidc,
-      log: silentLog,
-    });
+    const app = createHttpApp(httpDepsOf(regent));
     server = await listen(app, '127.0.0.1', 0, silentLog);
   } catch (err) {
     await regent.close();

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Planner } from '../../src/agent/types';
 import { openRegent, type Regent } from '../../src/app';
 import { loadConfig } from '../../src/config/config';
-import { createHttpApp } from '../../src/http/app';
+import { createHttpApp, httpDepsOf } from '../../src/http/app';
 import { listen, type RunningServer } from '../../src/http/server';
 import { exportJournal } from '../../src/journal/export';
 import { verifyExport } from '../../src/journal/verify';
@@ -48,9 +48,12 @@ ${
 export function makePolicies(): string {
   const dir = path.join(tmpDir('regent-objectives-'), 'policies');
   for (const sub of ['authorities', 'connectors', 'playbooks', 'signals']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
-  for (const id of ['vic-execute', 'vic-approve', 'vic-propose', 'vic-limits']) fs.writeFileSync(path.join(dir, 'authorities', `${id}.yaml`), VIC_AUTHORITY(id));
+  for (const id of ['vic-execute', 'vic-approve', 'vic-propose', 'vic-limits'])
+    fs.writeFileSync(path.join(dir, 'authorities', `${id}.yaml`), VIC_AUTHORITY(id));
   fs.writeFileSync(path.join(dir, 'authorities', 'vic-notes.yaml'), VIC_AUTHORITY('vic-notes', 'notes'));
-  const ops = fs.readFileSync(path.join(SHIPPED, 'authorities', 'ops-twin.yaml'), 'utf8').replace('until: 2028-01-01T00:00:00Z', 'until: 2036-01-01T00:00:00Z');
+  const ops = fs
+    .readFileSync(path.join(SHIPPED, 'authorities', 'ops-twin.yaml'), 'utf8')
+    .replace('until: 2028-01-01T00:00:00Z', 'until: 2036-01-01T00:00:00Z');
   fs.writeFileSync(path.join(dir, 'authorities', 'ops-twin.yaml'), ops);
   fs.copyFileSync(path.join(SHIPPED, 'connectors', 'sandbox.yaml'), path.join(dir, 'connectors', 'sandbox.yaml'));
   for (const sub of ['playbooks', 'signals'])
@@ -71,30 +74,20 @@ export async function startRegent(
   policies: string,
   opts: { env?: Record<string, string>; llmPlanner?: Planner; runner?: boolean; runnerId?: string } = {},
 ): Promise<Harness> {
-  const config = loadConfig({ ...db.env, REGENT_POLICIES_DIR: policies, REGENT_CHECKPOINT_INTERVAL_MS: '60000', REGENT_EXECUTION_LEASE_MS: '2000', ...opts.env });
+  const config = loadConfig({
+    ...db.env,
+    REGENT_POLICIES_DIR: policies,
+    REGENT_CHECKPOINT_INTERVAL_MS: '60000',
+    REGENT_EXECUTION_LEASE_MS: '2000',
+    ...opts.env,
+  });
   const regent = await openRegent(config, silentLog, {
     command: 'jest',
     policies: 'load',
     ...(opts.llmPlanner ? { llmPlanner: opts.llmPlanner } : {}),
     ...(opts.runnerId ? { runnerId: opts.runnerId } : {}),
   });
-  const server = await listen(
-    createHttpApp({
-      db: regent.db,
-      journal: regent.journal,
-      policy: regent.policy,
-      people: regent.people,
-      twins: regent.twins,
-      proposals: regent.proposals,
-      objectives: regent.objectives,
-      signals: regent.signals,
-      log: silentLog,
-      http: { rateLimitPerMinute: 0 },
-    }),
-    '127.0.0.1',
-    0,
-    silentLog,
-  );
+  const server = await listen(createHttpApp(httpDepsOf(regent, { http: { rateLimitPerMinute: 0 } })), '127.0.0.1', 0, silentLog);
   regent.proposals!.start();
   if (opts.runner !== false) regent.objectives!.start();
   return {
@@ -109,7 +102,13 @@ export async function startRegent(
 }
 
 /** Polls GET `p` until its body satisfies `ok`. */
-export async function untilMatch(h: Pick<Harness, 'api'>, p: string, key: string, ok: (body: Record<string, any>) => boolean, ms = 15_000): Promise<Record<string, any>> {
+export async function untilMatch(
+  h: Pick<Harness, 'api'>,
+  p: string,
+  key: string,
+  ok: (body: Record<string, any>) => boolean,
+  ms = 15_000,
+): Promise<Record<string, any>> {
   const end = Date.now() + ms;
   let last: Record<string, any> | undefined;
   while (Date.now() < end) {
@@ -126,7 +125,9 @@ export const until = (h: Pick<Harness, 'api'>, p: string, key: string, want: str
   untilMatch(h, p, key, (b) => want.includes(b.status), ms);
 
 /** Exports the journal and verifies it with the journal's own key; returns the entries. */
-export async function verifiedJournal(regent: Regent): Promise<Array<{ seq: number; kind: string; actor: string; subject: string | null; data: Record<string, any> }>> {
+export async function verifiedJournal(
+  regent: Regent,
+): Promise<Array<{ seq: number; kind: string; actor: string; subject: string | null; data: Record<string, any> }>> {
   const out = path.join(tmpDir(), 'export');
   await exportJournal(regent.journal, out, 'jest');
   const verified = await verifyExport(out, { keyText: regent.journal.vkey });
@@ -157,7 +158,14 @@ export async function addPeople(h: Harness): Promise<Record<string, string>> {
   return keys;
 }
 
-export async function addTwin(h: Harness, ownerKey: string, owner: string, id: string, mode: 'propose' | 'approve' | 'execute', authority = id): Promise<string> {
+export async function addTwin(
+  h: Harness,
+  ownerKey: string,
+  owner: string,
+  id: string,
+  mode: 'propose' | 'approve' | 'execute',
+  authority = id,
+): Promise<string> {
   const r = await h.api('POST', '/v1/twins', ownerKey, { id, owner: `user:${owner}`, authority, mode });
   if (r.status !== 201) throw new Error(`could not add twin ${id}: ${r.text}`);
   return r.body!.apiKey;

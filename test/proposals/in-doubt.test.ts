@@ -10,7 +10,7 @@ import path from 'node:path';
 import { openRegent, type Regent } from '../../src/app';
 import { loadConfig } from '../../src/config/config';
 import { startReceiver, type Received, type Receiver, type Reply } from '../../src/connectors/testing/receiver';
-import { createHttpApp } from '../../src/http/app';
+import { createHttpApp, httpDepsOf } from '../../src/http/app';
 import { listen, type RunningServer } from '../../src/http/server';
 import { createProposalService, type ProposalService } from '../../src/proposals/service';
 import { createProposalStore } from '../../src/proposals/store';
@@ -21,7 +21,7 @@ import { silentLog } from '../support/journal';
 
 const SHIPPED = path.resolve(__dirname, '../../policies');
 const TIMEOUT_MS = 300;
-const LOOKUP_MS = 300; // how often an in-doubt call is looked up again (the app's and the sweeper's)
+const LOOKUP_MS = 1000; // how often an in-doubt call is looked up again (the app's and the sweeper's)
 /** Longer than any operation's timeout: the system "does not answer". */
 const HANG: Reply = { status: 201, delayMs: 5_000 };
 
@@ -213,26 +213,7 @@ describeEachDatabase('actions in doubt', (getDb) => {
     keys['kai-twin'] = (
       await regent.twins.create({ id: 'kai-twin', owner: 'user:kai', authority: 'kai-twin', mode: 'execute' }, 'user:kai')
     ).apiKey;
-    server = await listen(
-      createHttpApp({
-        db: regent.db,
-        journal: regent.journal,
-        policy: regent.policy,
-        people: regent.people,
-        twins: regent.twins,
-        proposals: regent.proposals,
-        objectives: regent.objectives,
-        signals: regent.signals,
-        connectors: regent.connectors,
-        policiesDir: config.policiesDir,
-        http: { ...config.http, rateLimitPerMinute: 0 },
-        oidc: config.oidc,
-        log: silentLog,
-      }),
-      '127.0.0.1',
-      0,
-      silentLog,
-    );
+    server = await listen(createHttpApp(httpDepsOf(regent, { http: { rateLimitPerMinute: 0 } })), '127.0.0.1', 0, silentLog);
     // The app's executor runs on each request (kick); its periodic sweeper is not started, so the
     // status lookups below happen exactly when a test asks for them.
     sweeper = createProposalService({

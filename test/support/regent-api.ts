@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { openRegent, type Regent } from '../../src/app';
 import { loadConfig } from '../../src/config/config';
-import { createHttpApp, type HttpDeps } from '../../src/http/app';
+import { createHttpApp, httpDepsOf, type HttpDeps } from '../../src/http/app';
 import { listen, type RunningServer } from '../../src/http/server';
 import type { Logger } from '../../src/log/logger';
 import { tmpDir, type TestDatabase } from './databases';
@@ -56,28 +56,20 @@ export interface RegentApi {
  */
 export async function startRegentApi(
   tdb: TestDatabase,
-  opts: { extraPolicies?: Record<string, string>; env?: Record<string, string>; http?: HttpDeps['http']; log?: Logger; start?: boolean } = {},
+  opts: {
+    extraPolicies?: Record<string, string>;
+    env?: Record<string, string>;
+    http?: HttpDeps['http'];
+    log?: Logger;
+    start?: boolean;
+  } = {},
 ): Promise<RegentApi> {
   const policiesDir = copyPolicies(opts.extraPolicies);
   const config = loadConfig({ ...tdb.env, REGENT_POLICIES_DIR: policiesDir, REGENT_CHECKPOINT_INTERVAL_MS: '60000', ...opts.env });
   const log = opts.log ?? silentLog;
   const regent = await openRegent(config, log, { command: 'jest', policies: 'load' });
   const first = await regent.people.ensureFirstAdmin();
-  const app = createHttpApp({
-    db: regent.db,
-    journal: regent.journal,
-    policy: regent.policy,
-    people: regent.people,
-    twins: regent.twins,
-    proposals: regent.proposals,
-    objectives: regent.objectives,
-    signals: regent.signals,
-    connectors: regent.connectors,
-    policiesDir: config.policiesDir,
-    http: { ...config.http, ...opts.http },
-    oidc: config.oidc,
-    log,
-  });
+  const app = createHttpApp(httpDepsOf(regent, { http: opts.http }));
   const server = await listen(app, '127.0.0.1', 0, log);
   if (opts.start) regent.proposals?.start();
   return {
