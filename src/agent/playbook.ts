@@ -9,6 +9,7 @@
  */
 import type { Playbook, PlaybookStep } from '../objectives/playbooks';
 import { matches, render, renderText, type Scope } from '../objectives/template';
+import { OPEN_STATUSES } from '../proposals/types';
 import type { ActionOutcome, Planner, PlannerContext, PlannerResult, Provenance } from './types';
 
 /** The run's memory: which steps were skipped (their condition is not evaluated again) and what each became. */
@@ -17,7 +18,7 @@ interface PlaybookState {
   steps: Record<string, { status: ActionOutcome['kind'] | 'skipped'; proposalId?: string }>;
 }
 
-const OPEN: ReadonlySet<string> = new Set(['pending_approval', 'approved', 'executing', 'in_doubt']);
+const OPEN: ReadonlySet<string> = OPEN_STATUSES;
 const DONE: ReadonlySet<string> = new Set(['proposed', 'executed']);
 
 const STATUS_TEXT: Record<string, string> = {
