@@ -1,6 +1,7 @@
 import { ConflictError, InputError, NotFoundError, RegentError } from '../errors/errors';
 import { firstIssue } from '../errors/input';
 import type { AppendInput } from '../journal/types';
+import { approverEligibility } from '../policy/approvers';
 import { assertTransition, payloadHash, request, type ProposalContext } from './context';
 import { decisionEntry, subject, transitionEntry } from './entries';
 import type { Reviewer } from './service';
@@ -18,28 +19,6 @@ export function createReview(ctx: ProposalContext, exec: { kick: () => void; set
   const { deps, opts, resolve, attributesOf, placement } = ctx;
   const { store, journal, policy, twins } = deps;
   const { kick, settle } = exec;
-
-  /** Whether `reviewer` may approve, reject or edit `p` (separation of duties lives here). */
-  function eligibility(p: Proposal, reviewer: Reviewer, owner: string, attributes: Record<string, unknown>): string | null {
-    const approval = p.approval;
-    if (!approval) return 'this proposal does not wait for approval';
-    const me = `user:${reviewer.id}`;
-    const named = [...approval.approvers, ...(approval.escalated ? approval.escalateTo : [])];
-    const matches = named.some((a) => a === me || (a.startsWith('role:') && reviewer.roles.includes(a.slice(5))));
-    if (!matches) return `approval needs one of ${named.join(', ')}`;
-    // The twin's owner approves their own twin's request only where the tier names them.
-    if (owner === me && !named.includes(me)) return `${me} owns this twin and is not named by the approval tier`;
-    // Where an authority delegates to the approver, the amount must be within their own limits.
-    const bundle = policy.bundle();
-    if (bundle.byDelegate.has(me)) {
-      const own = policy.decide({ principal: me, action: p.action, resource: attributes, at: new Date().toISOString() });
-      const over = own.reasons.find((r) =>
-        ['over_per_action', 'over_period', 'no_grant', 'forbidden', 'not_valid', 'revoked', 'currency_mismatch'].includes(r.code),
-      );
-      if (own.outcome === 'deny' || over) return `beyond ${me}'s own authority: ${over?.message ?? own.reasons[0]?.message ?? 'denied'}`;
-    }
-    return null;
-  }
 
   /** The connector's preview of the effect, shown to approvers (no side effects). */
   async function preview(p: Proposal): Promise<{ summary: string; details: Record<string, unknown> } | null> {
@@ -151,8 +130,23 @@ export function createReview(ctx: ProposalContext, exec: { kick: () => void; set
           return { proposal: current, kick: current.status === 'approved', pending: current.status === 'pending_approval' };
         }
       }
-      const refusal = eligibility(current, reviewer, twin.owner, attributesOf(current.action, current.args));
-      if (refusal) throw new RegentError('forbidden', refusal);
+      // Who may decide is policy's rule (policy/approvers), given the approver's own decision
+      // on the same action where an authority delegates to them.
+      const attributes = attributesOf(current.action, current.args);
+      const own = policy.bundle().byDelegate.has(me)
+        ? policy.decide({ principal: me, action: current.action, resource: attributes, at: new Date().toISOString() })
+        : null;
+      const verdict = approverEligibility({
+        approval: current.approval,
+        approver: { principal: me, roles: reviewer.roles },
+        owner: twin.owner,
+        own,
+        decision: input.decision === 'reject' ? 'reject' : 'approve',
+      });
+      if (!verdict.eligible) {
+        if (verdict.refusal === 'already_approved') throw new ConflictError(`${me} already approved proposal ${p.id}; quorum counts distinct people`);
+        throw new RegentError('forbidden', verdict.reason);
+      }
       if (input.decision === 'reject') {
         assertTransition(current, 'rejected');
         await store.addReview(tx, {
@@ -179,8 +173,6 @@ export function createReview(ctx: ProposalContext, exec: { kick: () => void; set
       }
       // approve
       const approval = current.approval!;
-      if (approval.approvedBy.includes(me))
-        throw new ConflictError(`${me} already approved proposal ${p.id}; quorum counts distinct people`);
       await store.addReview(tx, {
         proposalId: p.id,
         actor: me,
@@ -190,8 +182,7 @@ export function createReview(ctx: ProposalContext, exec: { kick: () => void; set
         argsHash: current.argsHash,
         policyVersion: current.policyVersion,
       });
-      const approvedBy = [...approval.approvedBy, me];
-      const reached = approvedBy.length >= approval.quorum;
+      const { approvedBy, reached } = verdict;
       entries.push({
         kind: 'proposal.reviewed',
         actor: me,
