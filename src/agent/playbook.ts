@@ -11,13 +11,14 @@ import { z } from 'zod';
 import { RegentError } from '../errors/errors';
 import type { Playbook, PlaybookStep } from '../objectives/playbooks';
 import { matches, render, renderText, type Scope } from '../objectives/template';
+import { OPEN_STATUSES } from '../proposals/types';
 import type { ActionOutcome, Planner, PlannerContext, PlannerResult, Provenance } from './types';
 
 /** The run's memory (below): which steps were skipped (their condition is not evaluated again) and what each became. */
 export const PLAYBOOK_STATE_VERSION = 1;
 type StepStatus = ActionOutcome['kind'] | 'skipped';
 
-const OPEN: ReadonlySet<string> = new Set(['pending_approval', 'approved', 'executing', 'in_doubt']);
+const OPEN: ReadonlySet<string> = OPEN_STATUSES;
 const DONE: ReadonlySet<string> = new Set(['proposed', 'executed']);
 
 /** How each step status reads in the summary: one entry for every outcome `act` returns, and skipped. */

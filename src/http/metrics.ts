@@ -22,6 +22,7 @@ import { UnauthenticatedError } from '../errors/errors';
 import type { JournalQueryService, TailEntry } from '../journal/query';
 import type { JournalService } from '../journal/service';
 import type { ProposalStore } from '../proposals/store';
+import { OPEN_STATUSES } from '../proposals/types';
 import type { Logger } from '../log/logger';
 import { OUTCOMES } from '../policy/types';
 import { endpoint, implement, type Bound } from './registry';
@@ -253,7 +254,7 @@ export function createMetrics(deps: MetricsDeps) {
   }
 
   async function readGauges(store: NonNullable<MetricsDeps['storage']>): Promise<void> {
-    const count = await store.proposals.countByStatus(['pending_approval', 'approved', 'executing', 'proposed', 'in_doubt']);
+    const count = await store.proposals.countByStatus([...OPEN_STATUSES, 'proposed']);
     m.pending.set({ queue: 'approval' }, count.pending_approval!);
     m.pending.set({ queue: 'execution' }, count.approved! + count.executing!);
     m.pending.set({ queue: 'proposed' }, count.proposed!);

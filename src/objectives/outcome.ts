@@ -1,14 +1,5 @@
 import type { ActionOutcome } from '../agent/types';
-import type { Proposal, ProposalStatus, Review } from '../proposals/types';
-
-/** Statuses in which a proposal may still act or wait for people (in doubt: a person settles it). */
-export const OPEN_STATUSES: ReadonlySet<ProposalStatus> = new Set(['pending_approval', 'approved', 'executing', 'in_doubt']);
-
-/** Statuses whose amounts still count against an objective's spend ceiling. */
-export const SPENDING_STATUSES: ReadonlySet<string> = new Set(['proposed', 'pending_approval', 'approved', 'executing', 'in_doubt', 'executed']);
-
-/** Statuses an objective's cancellation withdraws (they have not run). */
-export const WITHDRAWABLE: ReadonlySet<ProposalStatus> = new Set(['proposed', 'pending_approval', 'approved']);
+import type { Proposal, Review } from '../proposals/types';
 
 /**
  * What a proposal became, as the planner (and a model) is told: the status, the policy's reasons,

@@ -22,8 +22,8 @@ import { formatAmount, parseAmount } from '../policy/amount';
 import type { PolicyService } from '../policy/service';
 import type { Mode } from '../policy/types';
 import { payloadHash, type ProposalService } from '../proposals/service';
-import type { Proposal, ProposalStatus } from '../proposals/types';
-import { OPEN_STATUSES, outcomeOf, refused, SPENDING_STATUSES, WITHDRAWABLE } from './outcome';
+import { AWAITING_STATUSES, OPEN_STATUSES, SPENDING_STATUSES, WITHDRAWABLE, type Proposal, type ProposalStatus } from '../proposals/types';
+import { outcomeOf, refused } from './outcome';
 import type { ObjectiveStore } from './store';
 import { toolsFor } from './tools';
 import { objectiveView, type ObjectiveRecord, type ObjectiveStatus, type ObjectiveStep } from './types';
@@ -515,7 +515,7 @@ export function createObjectiveRunner(deps: RunnerDeps) {
     });
     if (!updated) return;
     log.info('objective run turn ended', { objective: o.id, twin: o.twin, status: to });
-    if (to === 'failed') await withdrawOpen(o, 'system', `objective ${o.id} failed`, new Set(['pending_approval', 'approved']));
+    if (to === 'failed') await withdrawOpen(o, 'system', `objective ${o.id} failed`, AWAITING_STATUSES);
   }
 
   /** Gives a run back without a status change (stopping, or a retry after a transient failure). */

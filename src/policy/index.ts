@@ -66,4 +66,15 @@ export {
   type PolicyTestRun,
   type CasesResult,
 } from './testcases';
+export {
+  approverEligibility,
+  namedApprovers,
+  APPROVER_REFUSALS,
+  BEYOND_OWN_AUTHORITY,
+  type Approver,
+  type ApprovalAsk,
+  type ApproverRefusal,
+  type Eligibility,
+  type EligibilityInput,
+} from './approvers';
 export { ROLES, CAPABILITIES, abilityFor, can, type Role, type Actor, type Capability, type AppAbility, type AppAction, type AppSubject } from './roles';

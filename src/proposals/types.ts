@@ -36,6 +36,18 @@ export const TRANSITIONS: Readonly<Record<ProposalStatus, readonly ProposalStatu
 
 export const TERMINAL: ReadonlySet<ProposalStatus> = new Set(['executed', 'failed', 'denied', 'rejected', 'expired', 'cancelled']);
 
+/** Statuses in which a proposal may still act or wait for people (in doubt: a person settles it). */
+export const OPEN_STATUSES: ReadonlySet<ProposalStatus> = new Set(['pending_approval', 'approved', 'executing', 'in_doubt']);
+
+/** Statuses that wait for a decision (pending_approval) or for their execution (approved): both expire. */
+export const AWAITING_STATUSES: ReadonlySet<ProposalStatus> = new Set(['pending_approval', 'approved']);
+
+/** Statuses that have not run and may be withdrawn (cancelled). */
+export const WITHDRAWABLE: ReadonlySet<ProposalStatus> = new Set(['proposed', 'pending_approval', 'approved']);
+
+/** Statuses whose amounts still count against an objective's spend ceiling. */
+export const SPENDING_STATUSES: ReadonlySet<string> = new Set(['proposed', 'pending_approval', 'approved', 'executing', 'in_doubt', 'executed']);
+
 export type AuditVerdict = 'pending' | 'passed' | 'flagged';
 
 export interface ApprovalState {

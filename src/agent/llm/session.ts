@@ -12,6 +12,7 @@
  */
 import { AIMessage, HumanMessage, ToolMessage } from '@langchain/core/messages';
 import type { Logger } from '../../log/logger';
+import { OPEN_STATUSES } from '../../proposals/types';
 import { PiiVault, UnknownTokenError, scrubPii, scrubPiiDeep } from '../pii';
 import type { ActionOutcome, PlannerContext, PlannerResult, Provenance } from '../types';
 import { PROMPT_VERSION, SYSTEM_PROMPT_SHA256, json, untrusted } from './prompt';
@@ -20,7 +21,7 @@ import { unansweredCalls } from './state';
 import { schemaProblems, type OfferedTool } from './tools';
 
 /** Outcomes after which a proposal can still change (the run waits for them). */
-const NOT_FINAL = new Set(['pending_approval', 'approved', 'executing', 'in_doubt']);
+const NOT_FINAL: ReadonlySet<string> = OPEN_STATUSES;
 /** Consecutive model turns that produced nothing usable before the run gives up. */
 const MAX_UNUSABLE_TURNS = 3;
 const MAX_DETAIL_CHARS = 2000;
