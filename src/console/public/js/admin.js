@@ -2,7 +2,7 @@
 // of the connectors and policy versions in force, with their validation status.
 import { ApiError, del, get, isMissingRoute, post, seg } from './api.js';
 import { field, fmtDateTime, h, newId, pretty, replace, replaceKeepFocus, show, timeEl } from './dom.js';
-import { createTwinDialog } from './twins.js';
+import { createTwinDialog } from './create-twin.js';
 import {
   badge,
   confirmDialog,
