@@ -2,9 +2,10 @@
 // time or in bulk, by mouse or keyboard. It polls, and keeps focus and selection where they were.
 import { ApiError, get, post, qs, seg } from './api.js';
 import { argsEditor } from './args-editor.js';
-import { countdown, field, fmtAgo, h, isTyping, newId, replace, timeEl } from './dom.js';
+import { countdown, field, fmtAgo, h, isTyping, newId, replace } from './dom.js';
+import { buildCard, fillCard, namesMe } from './inbox-card.js';
 import { shortcutsHelp } from './keys.js';
-import { amountOf, counterpartyOf, executiveOf, outcomeBadge, renderArgs, renderPreview, renderReasons, titleOf } from './proposals.js';
+import { counterpartyOf, executiveOf, titleOf } from './proposals.js';
 import { confirmDialog, dialogOpen, emptyState, errorBox, errorText, formDialog, pageHead, poll, toast, toastError } from './ui.js';
 
 const POLL_MS = 4000;
@@ -82,18 +83,7 @@ export async function inboxView(root, { me }) {
    */
   function forMe(p) {
     if ((me.appRoles ?? me.roles ?? []).includes('approver')) return true;
-    return namesMe(p.approval);
-  }
-
-  /** Whom an approval tier names: its approvers, and whom it escalated to. */
-  function namedIn(a) {
-    return [...a.approvers, ...(a.escalated ? a.escalateTo : [])];
-  }
-
-  /** Whether the approval names this person: as user:<id> or by a role they hold. */
-  function namesMe(a) {
-    if (!a) return false;
-    return namedIn(a).some((n) => n === me.ref || (n.startsWith('role:') && (me.roles ?? []).includes(n.slice(5))));
+    return namesMe(me, p.approval);
   }
 
   async function refresh() {
@@ -147,7 +137,7 @@ export async function inboxView(root, { me }) {
     for (const p of proposals) {
       const known = items.get(p.id);
       if (!known) {
-        const entry = { p, detail: undefined, ...buildCard(p) };
+        const entry = { p, detail: undefined, ...newCard(p) };
         items.set(p.id, entry);
         fill(entry);
         if (!firstLoad) entry.card.classList.add('new');
@@ -188,120 +178,23 @@ export async function inboxView(root, { me }) {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Cards
+  // Cards (inbox-card.js builds and fills them)
 
-  function buildCard(p) {
-    const base = `p-${p.id}`;
-    const titleId = `${base}-title`;
-    const check = h('input', { type: 'checkbox', class: 'select', id: `${base}-sel` });
-    const checkLabel = h('label', { for: check.id, class: 'sr-only' });
-    const title = h('h2', { id: titleId, class: 'card-title' });
-    const timer = h('span', { class: 'countdown' });
-    const body = h('div', { class: 'card-body' });
-    const approve = h('button', { type: 'button', class: 'primary', 'aria-describedby': titleId, 'aria-keyshortcuts': 'a' }, 'Approve');
-    const reject = h(
-      'button',
-      { type: 'button', class: 'danger-outline', 'aria-describedby': titleId, 'aria-keyshortcuts': 'r' },
-      'Reject',
-    );
-    const edit = h('button', { type: 'button', class: 'secondary', 'aria-describedby': titleId, 'aria-keyshortcuts': 'e' }, 'Edit');
-    const note = h('p', { class: 'card-note hint' });
-    const card = h(
-      'article',
-      { class: 'card proposal', id: base, role: 'listitem', tabindex: '-1', 'aria-labelledby': titleId, dataset: { id: p.id } },
-      h('div', { class: 'card-top' }, h('div', { class: 'card-check' }, check, checkLabel), title, timer),
-      body,
-      h('div', { class: 'card-actions' }, approve, reject, edit, note),
-    );
-    check.addEventListener('change', () => {
-      check.checked ? selected.add(p.id) : selected.delete(p.id);
-      syncSelection();
+  /** A card for `p`, its controls wired to this inbox. */
+  function newCard(p) {
+    return buildCard(p, {
+      select: (checked) => {
+        checked ? selected.add(p.id) : selected.delete(p.id);
+        syncSelection();
+      },
+      current: () => setCurrent(p.id, false),
+      approve: () => approveOne(p.id),
+      reject: () => rejectOne(p.id),
+      edit: () => editOne(p.id),
     });
-    card.addEventListener('focusin', () => setCurrent(p.id, false));
-    card.addEventListener('click', (e) => {
-      if (!(e.target instanceof HTMLElement) || !e.target.closest('button, a, input, summary, label')) setCurrent(p.id, false);
-    });
-    approve.addEventListener('click', () => approveOne(p.id));
-    reject.addEventListener('click', () => rejectOne(p.id));
-    edit.addEventListener('click', () => editOne(p.id));
-    return { card, parts: { check, checkLabel, title, timer, body, approve, reject, edit, note } };
   }
 
-  function fill(entry) {
-    const { p, detail, parts } = entry;
-    // The list item is the truth; the detail adds preview and reviews (an older one until the new arrives).
-    const d = detail?.updatedAt === p.updatedAt ? detail : p;
-    const amount = amountOf(d);
-    const cp = counterpartyOf(d);
-    const exec = executiveOf(d, owners);
-    const approval = d.approval ?? null;
-    const got = approval?.approvedBy?.length ?? 0;
-    const mine = approval?.approvedBy?.includes(me.ref);
-    parts.title.textContent = titleOf(d);
-    parts.checkLabel.textContent = `Select ${titleOf(d)}`;
-    parts.timer.dataset.expires = d.expiresAt ?? approval?.expiresAt ?? '';
-    const reviews = (detail?.reviews ?? []).filter((r) => r.comment);
-
-    replace(
-      parts.body,
-      h(
-        'div',
-        { class: 'facts' },
-        amount ? h('p', { class: 'amount' }, h('span', { class: 'sr-only' }, 'Amount: '), amount.text) : null,
-        h(
-          'dl',
-          { class: 'kv compact' },
-          h('dt', null, 'Twin'),
-          h('dd', null, d.twin),
-          h('dt', null, 'Executive'),
-          h('dd', null, exec ?? (d.decision?.authority ? `per authority ${d.decision.authority}` : 'unknown')),
-          h('dt', null, 'Action'),
-          h('dd', null, h('code', null, d.action)),
-          h('dt', null, 'Counterparty'),
-          h('dd', null, cp ?? '—'),
-          h('dt', null, 'Approvals'),
-          h(
-            'dd',
-            null,
-            approval
-              ? `${got} of ${approval.quorum} · ${approval.approvers.join(', ')}${approval.escalated ? ` (escalated to ${approval.escalateTo.join(', ')})` : ''}`
-              : '—',
-          ),
-          h('dt', null, 'Requested'),
-          h('dd', null, timeEl(d.createdAt)),
-        ),
-      ),
-      h('div', { class: 'rationale' }, h('h3', null, 'Twin’s rationale'), h('blockquote', null, d.rationale || '—')),
-      h(
-        'div',
-        { class: 'policy' },
-        h('h3', null, 'Policy ', outcomeBadge(d.decision?.outcome ?? 'approve')),
-        renderReasons(d.decision?.reasons),
-      ),
-      h('div', { class: 'preview' }, h('h3', null, 'Preview'), renderPreview(detail ? detail.preview : undefined)),
-      h('details', { class: 'args' }, h('summary', null, 'Arguments'), renderArgs(d.args)),
-      reviews.length
-        ? h(
-            'div',
-            { class: 'reviews' },
-            h('h3', null, 'Comments'),
-            h(
-              'ul',
-              null,
-              reviews.map((r) => h('li', null, h('strong', null, r.actor), ` (${r.decision}, ${fmtAgo(r.createdAt)}): `, r.comment)),
-            ),
-          )
-        : null,
-    );
-    parts.approve.disabled = Boolean(mine) || entry.card.getAttribute('aria-busy') === 'true';
-    parts.note.textContent = mine ? `You approved; waiting for ${approval.quorum - got} more.` : eligibilityHint(approval);
-  }
-
-  // Approval tiers name roles (role:cfo) or people (user:sara); a hint when neither is this person.
-  function eligibilityHint(approval) {
-    if (!approval?.approvers?.length || namesMe(approval)) return '';
-    return `Approvers named: ${namedIn(approval).join(', ')}. Your approval may not count.`;
-  }
+  const fill = (entry) => fillCard(entry, me, owners);
 
   function tick() {
     const now = Date.now();
