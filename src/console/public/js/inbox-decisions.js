@@ -87,14 +87,8 @@ export function inboxDecisions({
       submitLabel: 'Reject',
       submitClass: 'danger',
       returnFocus: opener,
-      onSubmit: async () => {
-        const comment = input.value.trim();
-        if (!comment) {
-          input.setAttribute('aria-invalid', 'true');
-          throw new Error('A rejection needs a reason: it goes back to the twin.');
-        }
-        return decide(id, { decision: 'reject', comment });
-      },
+      onSubmit: async () =>
+        decide(id, { decision: 'reject', comment: reasonOf(input, 'A rejection needs a reason: it goes back to the twin.') }),
     });
     if (done) {
       toast(`Rejected: ${titleOf(e.p)}.`, 'ok');
@@ -158,14 +152,7 @@ export function inboxDecisions({
         submitLabel: `Reject ${ids.length}`,
         submitClass: 'danger',
         returnFocus: bulkReject,
-        onSubmit: async () => {
-          const c = input.value.trim();
-          if (!c) {
-            input.setAttribute('aria-invalid', 'true');
-            throw new Error('A rejection needs a reason: it goes back to the twins.');
-          }
-          return c;
-        },
+        onSubmit: async () => reasonOf(input, 'A rejection needs a reason: it goes back to the twins.'),
       });
       if (!got) return;
       comment = got;
@@ -217,4 +204,14 @@ export function inboxDecisions({
 function reasonField(label = 'Reason') {
   const input = h('textarea', { id: newId('reason'), name: 'comment', required: true, rows: 3, maxlength: 4000 });
   return field(label, input, 'Required. It is sent back to the twin and kept in the journal.');
+}
+
+/** The reason typed in a reasonField; none marks the field and throws `message` (the dialog shows it). */
+function reasonOf(input, message) {
+  const comment = input.value.trim();
+  if (!comment) {
+    input.setAttribute('aria-invalid', 'true');
+    throw new Error(message);
+  }
+  return comment;
 }
