@@ -6,6 +6,7 @@ import { createTwinDialog } from './create-twin.js';
 import {
   badge,
   confirmDialog,
+  dataTable,
   emptyState,
   errorBox,
   formDialog,
@@ -289,33 +290,19 @@ async function twinsPanel(root, { me }) {
     replaceKeepFocus(
       table,
       twins.length
-        ? h(
-            'table',
-            { class: 'data' },
-            h('caption', { class: 'sr-only' }, 'Twins'),
-            h(
-              'thead',
-              null,
+        ? dataTable(
+            'Twins',
+            ['Twin', 'Works for', 'Authority', 'Mode', 'Kill switch', 'Created'],
+            twins.map((t) =>
               h(
                 'tr',
-                null,
-                ['Twin', 'Works for', 'Authority', 'Mode', 'Kill switch', 'Created'].map((t) => h('th', { scope: 'col' }, t)),
-              ),
-            ),
-            h(
-              'tbody',
-              null,
-              twins.map((t) =>
-                h(
-                  'tr',
-                  { 'data-key': t.id },
-                  h('th', { scope: 'row' }, t.id),
-                  h('td', null, t.owner),
-                  h('td', null, h('code', null, t.authority)),
-                  h('td', null, badge(t.mode, 'info')),
-                  h('td', null, t.killed ? badge('stopped', 'bad') : badge('running', 'ok')),
-                  h('td', null, timeEl(t.createdAt)),
-                ),
+                { 'data-key': t.id },
+                h('th', { scope: 'row' }, t.id),
+                h('td', null, t.owner),
+                h('td', null, h('code', null, t.authority)),
+                h('td', null, badge(t.mode, 'info')),
+                h('td', null, t.killed ? badge('stopped', 'bad') : badge('running', 'ok')),
+                h('td', null, timeEl(t.createdAt)),
               ),
             ),
           )
@@ -496,48 +483,34 @@ async function policiesPanel(root) {
         ? h(
             'div',
             { class: 'table-wrap' },
-            h(
-              'table',
-              { class: 'data' },
-              h('caption', { class: 'sr-only' }, 'Policy versions, newest first'),
-              h(
-                'thead',
-                null,
-                h(
+            dataTable(
+              'Policy versions, newest first',
+              ['Version', 'Loaded', 'By', 'Changes', 'Status'],
+              versions.versions.map((v) => {
+                const sum = v.summary ?? {};
+                const changes = [
+                  sum.added?.length ? `added ${sum.added.join(', ')}` : null,
+                  sum.changed?.length ? `changed ${sum.changed.join(', ')}` : null,
+                  sum.removed?.length ? `removed ${sum.removed.join(', ')}` : null,
+                ].filter(Boolean);
+                return h(
                   'tr',
                   null,
-                  ['Version', 'Loaded', 'By', 'Changes', 'Status'].map((t) => h('th', { scope: 'col' }, t)),
-                ),
-              ),
-              h(
-                'tbody',
-                null,
-                versions.versions.map((v) => {
-                  const sum = v.summary ?? {};
-                  const changes = [
-                    sum.added?.length ? `added ${sum.added.join(', ')}` : null,
-                    sum.changed?.length ? `changed ${sum.changed.join(', ')}` : null,
-                    sum.removed?.length ? `removed ${sum.removed.join(', ')}` : null,
-                  ].filter(Boolean);
-                  return h(
-                    'tr',
+                  h('td', null, h('code', { class: 'hash', title: v.version }, shortHash(v.version))),
+                  h('td', null, timeEl(v.createdAt)),
+                  h('td', null, show(v.loadedBy)),
+                  h(
+                    'td',
                     null,
-                    h('td', null, h('code', { class: 'hash', title: v.version }, shortHash(v.version))),
-                    h('td', null, timeEl(v.createdAt)),
-                    h('td', null, show(v.loadedBy)),
-                    h(
-                      'td',
-                      null,
-                      changes.length
-                        ? changes.join('; ')
-                        : sum.previous
-                          ? 'no file changes'
-                          : `first version (${(sum.authorities ?? []).join(', ') || 'no authorities'})`,
-                    ),
-                    h('td', null, v.inForce ? badge('in force', 'ok') : badge('earlier', 'muted')),
-                  );
-                }),
-              ),
+                    changes.length
+                      ? changes.join('; ')
+                      : sum.previous
+                        ? 'no file changes'
+                        : `first version (${(sum.authorities ?? []).join(', ') || 'no authorities'})`,
+                  ),
+                  h('td', null, v.inForce ? badge('in force', 'ok') : badge('earlier', 'muted')),
+                );
+              }),
             ),
           )
         : h('p', { class: 'muted' }, versions ? 'No versions recorded yet.' : 'The version history is not available.'),

@@ -1,6 +1,6 @@
 // Keyboard shortcuts: the help dialog (?) and the inbox's keys.
 import { h } from './dom.js';
-import { formDialog } from './ui.js';
+import { dataTable, formDialog } from './ui.js';
 
 export const INBOX_KEYS = [
   ['j', 'Next proposal'],
@@ -17,16 +17,11 @@ export function shortcutsHelp(view) {
   return formDialog({
     title: 'Keyboard shortcuts',
     content: [
-      h(
-        'table',
-        { class: 'keys' },
-        h('caption', { class: 'sr-only' }, 'Keyboard shortcuts'),
-        h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Key'), h('th', { scope: 'col' }, 'Action'))),
-        h(
-          'tbody',
-          null,
-          rows.map(([k, what]) => h('tr', null, h('td', null, h('kbd', null, k)), h('td', null, what))),
-        ),
+      dataTable(
+        'Keyboard shortcuts',
+        ['Key', 'Action'],
+        rows.map(([k, what]) => h('tr', null, h('td', null, h('kbd', null, k)), h('td', null, what))),
+        'keys',
       ),
       view === 'inbox'
         ? null

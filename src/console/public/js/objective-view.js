@@ -2,7 +2,7 @@
 import { get, isMissingRoute, post, seg } from './api.js';
 import { field, fmtAmount, fmtDateTime, h, newId, replace, replaceKeepFocus, show, timeEl } from './dom.js';
 import { STATUS_KIND, amountOf, outcomeBadge, renderArgs, statusBadge, titleOf } from './proposals.js';
-import { badge, emptyState, errorBox, formDialog, pageHead, poll, toast } from './ui.js';
+import { badge, dataTable, emptyState, errorBox, formDialog, pageHead, poll, toast } from './ui.js';
 
 const OBJECTIVE_KIND = {
   queued: 'info',
@@ -98,53 +98,39 @@ export async function objectiveView(root, { rest }) {
           ? h(
               'div',
               { class: 'table-wrap' },
-              h(
-                'table',
-                { class: 'data' },
-                h('caption', { class: 'sr-only' }, 'Proposals made for this objective'),
-                h(
-                  'thead',
-                  null,
-                  h(
+              dataTable(
+                'Proposals made for this objective',
+                ['Action', 'Amount', 'Status', 'Policy', 'When'],
+                proposals.map((p) => {
+                  const a = p.args ? amountOf(p) : p.amount ? { text: show(p.amount) } : null;
+                  return h(
                     'tr',
-                    null,
-                    ['Action', 'Amount', 'Status', 'Policy', 'When'].map((t) => h('th', { scope: 'col' }, t)),
-                  ),
-                ),
-                h(
-                  'tbody',
-                  null,
-                  proposals.map((p) => {
-                    const a = p.args ? amountOf(p) : p.amount ? { text: show(p.amount) } : null;
-                    return h(
-                      'tr',
-                      { 'data-key': p.id ?? p.key },
-                      h(
-                        'td',
-                        null,
-                        p.id && p.id !== p.key
-                          ? h(
-                              'a',
-                              { href: `#/proposals/${encodeURIComponent(p.id)}?from=objectives/${encodeURIComponent(o.id ?? id)}` },
-                              p.args ? titleOf(p) : (p.action ?? p.id),
-                            )
-                          : p.args
-                            ? titleOf(p)
-                            : (p.action ?? '—'),
-                      ),
-                      h('td', { class: 'num' }, a?.text ?? '—'),
-                      h('td', null, p.status ? statusBadge(p.status) : '—'),
-                      h(
-                        'td',
-                        null,
-                        p.decision
-                          ? [outcomeBadge(p.decision.outcome), ' ', h('span', { class: 'muted' }, lastReason(p.decision.reasons))]
-                          : (p.reasons ?? []).join('; ') || '—',
-                      ),
-                      h('td', null, p.createdAt ? timeEl(p.createdAt) : '—'),
-                    );
-                  }),
-                ),
+                    { 'data-key': p.id ?? p.key },
+                    h(
+                      'td',
+                      null,
+                      p.id && p.id !== p.key
+                        ? h(
+                            'a',
+                            { href: `#/proposals/${encodeURIComponent(p.id)}?from=objectives/${encodeURIComponent(o.id ?? id)}` },
+                            p.args ? titleOf(p) : (p.action ?? p.id),
+                          )
+                        : p.args
+                          ? titleOf(p)
+                          : (p.action ?? '—'),
+                    ),
+                    h('td', { class: 'num' }, a?.text ?? '—'),
+                    h('td', null, p.status ? statusBadge(p.status) : '—'),
+                    h(
+                      'td',
+                      null,
+                      p.decision
+                        ? [outcomeBadge(p.decision.outcome), ' ', h('span', { class: 'muted' }, lastReason(p.decision.reasons))]
+                        : (p.reasons ?? []).join('; ') || '—',
+                    ),
+                    h('td', null, p.createdAt ? timeEl(p.createdAt) : '—'),
+                  );
+                }),
               ),
             )
           : h('p', { class: 'muted' }, 'No proposals yet.'),

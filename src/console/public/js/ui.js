@@ -272,6 +272,25 @@ export function pageHead(title, subtitle, ...actions) {
   );
 }
 
+/** A table of data: its caption (for screen readers), the column headings, and the body's rows. */
+export function dataTable(caption, columns, rows, className = 'data') {
+  return h(
+    'table',
+    { class: className },
+    h('caption', { class: 'sr-only' }, caption),
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        columns.map((t) => h('th', { scope: 'col' }, t)),
+      ),
+    ),
+    h('tbody', null, rows),
+  );
+}
+
 export function emptyState(title, text) {
   return h('div', { class: 'empty' }, h('p', { class: 'empty-title' }, title), text ? h('p', null, text) : null);
 }
