@@ -17,12 +17,13 @@
  * `regent journal export` writes, see exportLine in hash.ts) is checked straight from its bytes
  * by fastline.ts: canonical body built from slices of the line, hashes compared with the line's
  * hex in place, no JSON.parse and no per-line allocation beyond the digests. Any other line takes
- * the slow path (JSON.parse, checkEntryShape, canonicalBody), which also produces every failure
- * message, so both paths report exactly the same first failure.
+ * the slow path (JSON.parse, checkEntryShape of contract.ts, canonicalBody), which also produces
+ * every failure message, so both paths report exactly the same first failure.
  */
 import { FileHandle, open, readFile, readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { hash } from 'node:crypto';
+import { checkEntryShape, HEX64_PATTERN as HEX64 } from './contract';
 import { canonicalBody, JournalEntry, toHex } from './hash';
 import { FastLineScanner } from './fastline';
 import { CompactRange, consistencyProof, verifyConsistency } from './merkle';
@@ -63,11 +64,6 @@ export interface VerifyOptions {
 export const SELF_KEY_WARNING =
   'signatures were checked against the key inside the export; pass --key with a key obtained independently to establish authenticity';
 
-const ENTRY_FIELDS = ['seq', 'ts', 'kind', 'actor', 'subject', 'data', 'policyVersion', 'leaf', 'chain'] as const;
-const ENTRY_FIELD_SET: ReadonlySet<string> = new Set(ENTRY_FIELDS);
-const HEX64 = /^[0-9a-f]{64}$/;
-const POLICY_VERSION = /^sha256:[0-9a-f]{64}$/;
-const TS = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
 const CHECKPOINT_FILE = /^(0|[1-9][0-9]*)\.note$/;
 const READ_CHUNK = 1 << 20;
 /** Checkpoint notes read ahead (a few hundred bytes each); later ones are read when needed. */
@@ -95,45 +91,6 @@ function hexEqualsInto(dv: DataView, at: number, digest: string, out: Uint8Array
     if (dv.getInt32(at + 4 * i, true) !== ((HEX_PAIR[c0] as number) | ((HEX_PAIR[c1] as number) << 16))) return false;
   }
   return true;
-}
-
-/**
- * Checks one parsed line against the entry contract: exactly the nine fields, with the right
- * types and formats. Returns a description of the first problem, or null. Exported so the append
- * path can refuse what the verifier would refuse.
- */
-export function checkEntryShape(value: unknown, checkHashFormat = true): string | null {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
-  const e = value as Record<string, unknown>;
-  let count = 0;
-  for (const k in e) {
-    if (!ENTRY_FIELD_SET.has(k)) return `unexpected field ${JSON.stringify(k)} (an entry has exactly ${ENTRY_FIELDS.join(', ')})`;
-    count++;
-  }
-  if (count !== ENTRY_FIELDS.length) {
-    const missing = ENTRY_FIELDS.filter((f) => !Object.prototype.hasOwnProperty.call(e, f));
-    return `missing field${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`;
-  }
-  const { seq, ts, kind, actor, subject, policyVersion, leaf, chain } = e;
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return `"seq" must be a positive integer, got ${JSON.stringify(seq)}`;
-  if (typeof ts !== 'string' || !TS.test(ts) || !isRealDate(ts)) {
-    return `"ts" must be RFC 3339 UTC with milliseconds (YYYY-MM-DDTHH:MM:SS.sssZ), got ${JSON.stringify(ts)}`;
-  }
-  if (typeof kind !== 'string' || kind.length === 0) return `"kind" must be a non-empty string`;
-  if (typeof actor !== 'string' || actor.length === 0) return `"actor" must be a non-empty string`;
-  if (subject !== null && typeof subject !== 'string') return `"subject" must be a string or null`;
-  if (policyVersion !== null && (typeof policyVersion !== 'string' || !POLICY_VERSION.test(policyVersion))) {
-    return `"policyVersion" must be null or sha256:<64 lowercase hex>, got ${JSON.stringify(policyVersion)}`;
-  }
-  if (typeof leaf !== 'string' || (checkHashFormat && !HEX64.test(leaf))) return `"leaf" must be 64 lowercase hex digits`;
-  if (typeof chain !== 'string' || (checkHashFormat && !HEX64.test(chain))) return `"chain" must be 64 lowercase hex digits`;
-  return null;
-}
-
-function isRealDate(ts: string): boolean {
-  // The regex already bounds every field; only days 29-31 can name a date that does not exist.
-  if (ts.charCodeAt(8) < 0x32 /* '2' */ || (ts.charCodeAt(8) === 0x32 && ts.charCodeAt(9) <= 0x38)) return true;
-  return new Date(ts).toISOString() === ts;
 }
 
 class Failed {

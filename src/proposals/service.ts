@@ -708,7 +708,7 @@ export function createProposalService(deps: ProposalDeps) {
               kind: 'proposal.reviewed',
               actor: me,
               subject: subject(p.id),
-              data: { decision: 'comment', comment: input.comment },
+              data: { decision: 'comment', comment: input.comment! },
               policyVersion: p.policyVersion,
             },
           ]);

@@ -80,12 +80,26 @@ describeEachDatabase('the journal API', (getDb) => {
     url = s.server.url;
     auditor = (await s.people.addUser({ id: 'aud', name: 'Aud', roles: ['auditor'] }, 'system')).apiKey;
     admin = (await s.people.addUser({ id: 'ada', name: 'Ada', roles: ['admin'] }, 'system')).apiKey;
+    // Data as the pipeline writes it (the journal checks it against contract.ts under jest).
+    const decided = (twin: string, outcome: 'deny' | 'execute') => ({
+      twin,
+      request: { principal: `twin:${twin}`, action: 'crm.discount.update', resource: {}, at: new Date().toISOString() },
+      outcome,
+      reasons: [],
+      authority: null,
+      approval: null,
+    });
     await s.journal.appendMany([
-      { kind: 'policy.decided', actor: 'twin:cfo-twin', subject: `proposal:${proposalId}`, data: { twin: 'cfo-twin', outcome: 'deny' } },
-      { kind: 'policy.decided', actor: 'twin:cfo-twin', subject: `proposal:${randomUUID()}`, data: { twin: 'cfo-twin', outcome: 'execute' } },
-      { kind: 'proposal.transitioned', actor: 'twin:cfo-twin', subject: `proposal:${proposalId}`, data: { twin: 'cfo-twin', from: null, to: 'denied' } },
+      { kind: 'policy.decided', actor: 'twin:cfo-twin', subject: `proposal:${proposalId}`, data: decided('cfo-twin', 'deny') },
+      { kind: 'policy.decided', actor: 'twin:cfo-twin', subject: `proposal:${randomUUID()}`, data: decided('cfo-twin', 'execute') },
+      {
+        kind: 'proposal.transitioned',
+        actor: 'twin:cfo-twin',
+        subject: `proposal:${proposalId}`,
+        data: { twin: 'cfo-twin', action: 'crm.discount.update', from: null, to: 'denied', rationale: 'r' },
+      },
       { kind: 'twin.mode_changed', actor: 'user:dana', subject: 'twin:cfo-twin', data: { from: 'propose', to: 'execute' } },
-      { kind: 'policy.decided', actor: 'twin:other', subject: `proposal:${randomUUID()}`, data: { twin: 'other', outcome: 'deny' } },
+      { kind: 'policy.decided', actor: 'twin:other', subject: `proposal:${randomUUID()}`, data: decided('other', 'deny') },
       { kind: 'audit.note', actor: 'user:aud', data: { text: '=HYPERLINK("http://evil")' } },
       { kind: 'audit.note', actor: 'user:aud', data: { text: '-1, "quoted"\r\nnext line' } },
     ]);

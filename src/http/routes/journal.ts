@@ -10,7 +10,6 @@ import { InputError, NotFoundError, RegentError } from '../../errors/errors';
 import { exportJournal } from '../../journal/export';
 import { canonicalize } from '../../journal/jcs';
 import { exportLine, type JournalEntry } from '../../journal/hash';
-import type { JournalSearch } from '../../journal/query';
 import type { Checkpoint } from '../../journal/types';
 import { verifyExport } from '../../journal/verify';
 import { IdSchema } from '../../people/types';
@@ -244,8 +243,9 @@ export function csvRow(e: JournalEntry): string {
   return cells.map(csvCell).join(',') + '\r\n';
 }
 
-function searchOf(q: Partial<Record<keyof typeof Filters, string>>): Omit<JournalSearch, 'limit'> {
-  const s: Omit<JournalSearch, 'limit'> = {};
+/** The filters given (all strings), as a search. */
+function searchOf(q: Partial<Record<keyof typeof Filters, string>>): Partial<Record<keyof typeof Filters, string>> {
+  const s: Partial<Record<keyof typeof Filters, string>> = {};
   for (const k of Object.keys(Filters) as (keyof typeof Filters)[]) if (q[k] !== undefined) s[k] = q[k];
   return s;
 }
