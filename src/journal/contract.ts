@@ -289,6 +289,9 @@ export const JOURNAL_KINDS = Object.keys(ENTRY_DATA) as readonly JournalKind[];
 
 const KIND_SET: ReadonlySet<string> = new Set(JOURNAL_KINDS);
 
+/** The kinds as a zod enum (the append input, the HTTP API's answer). */
+export const JournalKindSchema = z.enum(JOURNAL_KINDS as [JournalKind, ...JournalKind[]]);
+
 export function isJournalKind(kind: unknown): kind is JournalKind {
   return typeof kind === 'string' && KIND_SET.has(kind);
 }
@@ -328,7 +331,7 @@ export const PolicyVersionSchema = z.string().regex(POLICY_VERSION_PATTERN, 'mus
 /** What a caller asks to append, checked at run time (data by ENTRY_DATA only when strict). */
 export const AppendInputSchema = z
   .object({
-    kind: z.enum(JOURNAL_KINDS as [JournalKind, ...JournalKind[]]),
+    kind: JournalKindSchema,
     actor: ActorSchema,
     subject: SubjectSchema.nullable().default(null),
     data: z.record(z.string(), z.unknown()).default({}),

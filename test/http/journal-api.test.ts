@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Database } from '../../src/db/database';
 import { csvCell } from '../../src/http/routes/journal';
 import type { RunningServer } from '../../src/http/server';
+import { JOURNAL_KINDS } from '../../src/journal/contract';
 import { exportJournal } from '../../src/journal/export';
 import { leafHashHex } from '../../src/journal/hash';
 import { verifyConsistency, verifyInclusion } from '../../src/journal/merkle';
@@ -113,6 +114,22 @@ describeEachDatabase('the journal API', (getDb) => {
   });
 
   const get = (p: string, key = auditor) => call(url + p, 'GET', key);
+
+  it('lists the kinds of entry (the contract\'s union) to those who may read the journal, and to no one else', async () => {
+    for (const key of [auditor, admin]) {
+      const r = await get('/v1/journal/kinds', key);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(r.body).toEqual({ kinds: [...JOURNAL_KINDS] });
+    }
+    expect(JOURNAL_KINDS).toContain('audit.note');
+    const executive = (await s.people.addUser({ id: 'exe-kinds', name: 'Exe', roles: ['executive'] }, 'system')).apiKey;
+    const refused = await get('/v1/journal/kinds', executive);
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect((await get('/v1/journal/kinds', null as never)).status).toBe(401);
+    expect((await get('/v1/journal/kinds?kind=audit.note')).status).toBe(400);
+  });
 
   it('proves inclusion and consistency like the journal service, reading leaves once into a cache', async () => {
     const q = createJournalQuery(db.sql, { block: 8, fetch: 64 });
