@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { ForbiddenError, RegentError, UnauthenticatedError, UnavailableError } from '../errors/errors';
+import type { EntryData } from '../journal/contract';
 import type { JournalService } from '../journal/service';
 import type { Logger } from '../log/logger';
 import type { PeopleService } from '../people/service';
@@ -37,7 +38,7 @@ export async function journalRefusal(
   deps: Pick<AuthDeps, 'journal' | 'log'>,
   req: Request,
   actor: string,
-  data: Record<string, unknown>,
+  data: { status: EntryData<'auth.refused'>['status']; [detail: string]: unknown },
   subject: string | null,
 ) {
   // A refusal is answered even when it cannot be journaled; the log then says so.

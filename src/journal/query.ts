@@ -11,7 +11,7 @@
  */
 import type { Sql } from '../db/sql';
 import { EMPTY_ROOT, nodeHash, toHex, type JournalEntry } from './hash';
-import { rowToEntry } from './store';
+import { rowToEntry, toCheckpoint, type CheckpointRow } from './store';
 import type { Checkpoint } from './types';
 
 export interface JournalSearch {
@@ -55,20 +55,6 @@ function splitPoint(n: number): number {
 }
 
 const isPowerOfTwo = (n: number) => n >= 1 && Number.isInteger(Math.log2(n)) && 2 ** Math.log2(n) === n;
-
-interface CheckpointRow {
-  size: string | number | bigint;
-  root: string;
-  note: string;
-  created_at: Date | string;
-}
-
-const toCheckpoint = (r: CheckpointRow): Checkpoint => ({
-  size: Number(r.size),
-  root: r.root,
-  note: r.note,
-  createdAt: (r.created_at instanceof Date ? r.created_at : new Date(r.created_at)).toISOString(),
-});
 
 /** An entry as the metrics read it from the tail of the journal. */
 export interface TailEntry {

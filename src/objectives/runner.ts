@@ -16,7 +16,7 @@ import type { SqlTx } from '../db/sql';
 import { RegentError } from '../errors/errors';
 import { firstIssue } from '../errors/input';
 import type { JournalService } from '../journal/service';
-import type { AppendInput } from '../journal/types';
+import type { AppendInput } from '../journal/contract';
 import type { Logger } from '../log/logger';
 import { formatAmount, parseAmount } from '../policy/amount';
 import type { PolicyService } from '../policy/service';
@@ -92,7 +92,7 @@ class RateLimited extends Error {
 const MAX_STATE_BYTES = 1_000_000;
 const subject = (id: string) => `objective:${id}`;
 
-function transitionEntry(o: { id: string; twin: string }, from: ObjectiveStatus, to: ObjectiveStatus, actor: string, reason: string, policyVersion: string | null): AppendInput {
+function transitionEntry(o: { id: string; twin: string }, from: ObjectiveStatus, to: ObjectiveStatus, actor: string, reason: string, policyVersion: string | null): AppendInput<'objective.transitioned'> {
   return { kind: 'objective.transitioned', actor, subject: subject(o.id), data: { twin: o.twin, from, to, reason }, policyVersion };
 }
 

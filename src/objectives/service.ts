@@ -6,7 +6,7 @@ import type { Sql, SqlTx } from '../db/sql';
 import { ConflictError, InputError, NotFoundError, RegentError } from '../errors/errors';
 import { parseInput } from '../errors/input';
 import type { JournalService } from '../journal/service';
-import type { AppendInput } from '../journal/types';
+import type { AppendInput } from '../journal/contract';
 import type { Logger } from '../log/logger';
 import type { PolicyService } from '../policy/service';
 import type { ProposalService } from '../proposals/service';
@@ -204,7 +204,7 @@ export function createObjectiveService(deps: ObjectiveDeps) {
       planner: snapshot ? 'playbook' : 'llm',
       signal: source.signal ?? null,
     };
-    const entry: AppendInput = {
+    const entry: AppendInput<'objective.created'> = {
       kind: 'objective.created',
       actor,
       subject: subject(id),

@@ -2,7 +2,7 @@ import type { Sql, SqlTx } from '../db/sql';
 import { ConflictError, InputError, NotFoundError } from '../errors/errors';
 import { parseInput } from '../errors/input';
 import type { JournalService } from '../journal/service';
-import { ActorSchema } from '../journal/types';
+import { ActorSchema } from '../journal/contract';
 import type { Logger } from '../log/logger';
 import { generateKey, parseKey, secretMatches } from './keys';
 import { createPeopleStore, isUniqueViolation } from './store';
