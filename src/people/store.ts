@@ -54,11 +54,6 @@ const USER_COLUMNS = 'id, name, roles, created_at, disabled_at';
 // Never the hash: listing keys must not hand out what authenticates them.
 const KEY_COLUMNS = 'id, principal, label, created_at, last_used_at, revoked_at';
 
-/** PostgreSQL's unique_violation, as both pg and PGlite report it. */
-export function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: string } | null)?.code === '23505';
-}
-
 export function createPeopleStore(sql: Sql) {
   return {
     transaction: sql.transaction.bind(sql),
