@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Sql, SqlTx } from '../db/sql';
 import type { Decision } from '../policy/types';
+import { joinTwinNotHaltedSql } from '../twins/store';
 import type { ApprovalState, AuditVerdict, InDoubt, Proposal, ProposalStatus, Reconciliation, Review, ReviewDecision } from './types';
 
 /** SQL for proposals and their reviews; the same statements on PGlite and PostgreSQL. */
@@ -277,20 +278,18 @@ export function createProposalStore(sql: Sql) {
      * Claims due work for this executor: approved proposals whose retry time has come, and
      * executing ones whose executor died (its liveness lock is gone: at once) or whose claim
      * lapsed (an executor alive but stuck, or one that never registered). Skips what another
-     * executor holds, what expired, and everything while the global or the twin's kill switch is
-     * engaged.
+     * executor holds, what expired, and everything while the twin is halted (twins' rule, joined
+     * in this statement so that claiming stays one round trip).
      */
     async claim(tx: SqlTx, executor: string, leaseMs: number, limit: number): Promise<Proposal[]> {
       const rows = await tx.query<Row>(
         `UPDATE proposals SET status = 'executing', claimed_by = $1, claimed_until = now() + ($2::int * interval '1 millisecond'),
                 attempts = attempts + 1, updated_at = now()
           WHERE id IN (
-            SELECT p.id FROM proposals p JOIN twins t ON t.id = p.twin_id
+            SELECT p.id FROM proposals p ${joinTwinNotHaltedSql('p.twin_id')}
              WHERE ((p.status = 'approved' AND (p.next_attempt_at IS NULL OR p.next_attempt_at <= now()))
                  OR (p.status = 'executing' AND (p.claimed_until < now() OR regent_holder_dead(p.claimed_by))))
                AND (p.expires_at IS NULL OR p.expires_at > now())
-               AND NOT t.killed
-               AND NOT EXISTS (SELECT 1 FROM switches s WHERE s.name = 'kill' AND s.engaged)
              ORDER BY p.created_at
              LIMIT $3
              FOR UPDATE OF p SKIP LOCKED)
