@@ -105,6 +105,14 @@ const PATCH_COLUMNS: Record<keyof ProposalPatch, [string, string]> = {
 
 const JSON_FIELDS = new Set(['args', 'decision', 'approval', 'result', 'inDoubt', 'reconciliation']);
 
+/**
+ * A SQL condition for another folder's hot query (the objective runner's claim): the proposal
+ * whose id is the SQL expression `id` exists and its status is not `status` (a SQL expression
+ * too: columns, never user input). An EXISTS the planner can turn into a join.
+ */
+export const proposalStatusDiffersSql = (id: string, status: string): string =>
+  `EXISTS (SELECT 1 FROM proposals WHERE proposals.id = ${id} AND proposals.status IS DISTINCT FROM ${status})`;
+
 export function createProposalStore(sql: Sql) {
   return {
     transaction: sql.transaction.bind(sql) as Sql['transaction'],
