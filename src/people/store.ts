@@ -1,4 +1,5 @@
 import type { Sql, SqlTx } from '../db/sql';
+import { leftJoinTwinOwnerSql } from '../twins/store';
 import type { ApiKeyInfo, User } from './types';
 
 interface UserRow {
@@ -117,6 +118,7 @@ export function createPeopleStore(sql: Sql) {
     /**
      * The key with its principal's state, in one indexed query per request. The joins go through
      * primary keys (the `user:`/`twin:` prefix is stripped), so their cost does not grow with the tables.
+     * A twin's owner comes from the join the twins store exports (one round trip per request).
      */
     async lookupKey(id: string): Promise<KeyLookup | undefined> {
       const [r] = await sql.query<{
@@ -138,7 +140,7 @@ export function createPeopleStore(sql: Sql) {
                 t.id AS twin_id, t.owner AS twin_owner, o.id AS owner_id, o.disabled_at AS owner_disabled_at
            FROM api_keys k
            LEFT JOIN users u ON u.id = CASE WHEN k.principal LIKE 'user:%' THEN substr(k.principal, 6) END
-           LEFT JOIN twins t ON t.id = CASE WHEN k.principal LIKE 'twin:%' THEN substr(k.principal, 6) END
+           ${leftJoinTwinOwnerSql(`CASE WHEN k.principal LIKE 'twin:%' THEN substr(k.principal, 6) END`, 't')}
            LEFT JOIN users o ON o.id = CASE WHEN t.owner LIKE 'user:%' THEN substr(t.owner, 6) END
           WHERE k.id = $1`,
         [id],

@@ -32,6 +32,14 @@ const haltedById = (twinId: string) => haltedWhen(`(SELECT killed FROM twins WHE
 export const joinTwinNotHaltedSql = (twinId: string, alias = 'twin_not_halted'): string =>
   `JOIN twins ${alias} ON ${alias}.id = ${twinId} AND NOT ${haltedWhen(`${alias}.killed`)}`;
 
+/**
+ * A LEFT JOIN for another folder's per-request query (people's API key lookup): `<alias>.id` and
+ * `<alias>.owner` of the twin whose id is the SQL expression `twinId` (NULLs when there is none).
+ * Joined in place so that authenticating a request stays one round trip.
+ */
+export const leftJoinTwinOwnerSql = (twinId: string, alias: string): string =>
+  `LEFT JOIN (SELECT id, owner FROM twins) ${alias} ON ${alias}.id = ${twinId}`;
+
 const toTwin = (r: TwinRow): Twin => ({
   id: r.id,
   owner: r.owner,
