@@ -3,6 +3,7 @@ import express, { type Express, type Router } from 'express';
 import type { Database } from '../db/database';
 import type { JournalService } from '../journal/service';
 import type { PeopleService } from '../people/service';
+import { createPolicyHistory, type PolicyHistory } from '../policy/history';
 import type { PolicyService } from '../policy/service';
 import type { TwinService } from '../twins/service';
 import type { ProposalService } from '../proposals/service';
@@ -73,6 +74,8 @@ export type ApiDeps = Omit<HttpDeps, 'journal' | 'people' | 'twins' | 'db'> & {
   twins: TwinService;
   /** Read-side journal queries and proofs (cached subtree hashes live here, one per app). */
   journalQuery: JournalQueryService;
+  /** The policy versions recorded (the admin views), whether or not this server loads policies. */
+  policyHistory: PolicyHistory;
 };
 
 /**
@@ -96,7 +99,7 @@ export function apiCatalog(routes: readonly (RouteGroup | ApiModule)[] = API_ROU
   return all;
 }
 
-function hasApi(deps: HttpDeps): deps is HttpDeps & Omit<ApiDeps, 'journalQuery'> {
+function hasApi(deps: HttpDeps): deps is HttpDeps & Omit<ApiDeps, 'journalQuery' | 'policyHistory'> {
   return deps.people !== undefined && deps.twins !== undefined && deps.db.sql !== undefined && 'append' in deps.journal;
 }
 
@@ -174,7 +177,11 @@ export function createHttpApp(deps: HttpDeps): Express {
   app.use(system);
 
   if (hasApi(deps)) {
-    const api: ApiDeps = { ...deps, journalQuery: journalQuery ?? createJournalQuery(deps.db.sql) };
+    const api: ApiDeps = {
+      ...deps,
+      journalQuery: journalQuery ?? createJournalQuery(deps.db.sql),
+      policyHistory: createPolicyHistory(deps.db.sql),
+    };
     app.use(
       '/v1',
       noStore,
