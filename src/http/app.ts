@@ -3,6 +3,7 @@ import express, { type Express, type Router } from 'express';
 import type { Database } from '../db/database';
 import type { JournalService } from '../journal/service';
 import type { PeopleService } from '../people/service';
+import { createPolicyHistory, type PolicyHistory } from '../policy/history';
 import type { PolicyService } from '../policy/service';
 import type { TwinService } from '../twins/service';
 import type { ProposalService } from '../proposals/service';
@@ -74,6 +75,8 @@ export type ApiDeps = Omit<HttpDeps, 'journal' | 'people' | 'twins' | 'db'> & {
   twins: TwinService;
   /** Read-side journal queries and proofs (cached subtree hashes live here, one per app). */
   journalQuery: JournalQueryService;
+  /** The policy versions recorded (the admin views), whether or not this server loads policies. */
+  policyHistory: PolicyHistory;
 };
 
 /**
@@ -106,7 +109,7 @@ export function apiCatalog(routes: readonly (RouteGroup | ApiModule)[] = API_ROU
   return all;
 }
 
-function hasApi(deps: HttpDeps): deps is HttpDeps & Omit<ApiDeps, 'journalQuery'> {
+function hasApi(deps: HttpDeps): deps is HttpDeps & Omit<ApiDeps, 'journalQuery' | 'policyHistory'> {
   return deps.people !== undefined && deps.twins !== undefined && deps.db.sql !== undefined && 'append' in deps.journal;
 }
 
@@ -208,7 +211,11 @@ export function createHttpApp(deps: HttpDeps): Express {
   app.use(system);
 
   if (hasApi(deps)) {
-    const api: ApiDeps = { ...deps, journalQuery: journalQuery ?? createJournalQuery(deps.db.sql) };
+    const api: ApiDeps = {
+      ...deps,
+      journalQuery: journalQuery ?? createJournalQuery(deps.db.sql),
+      policyHistory: createPolicyHistory(deps.db.sql),
+    };
     app.use(
       '/v1',
       noStore,

@@ -278,6 +278,14 @@ export function createJournalQuery(sql: Sql, opts: QueryOptions = {}) {
       return { size: Number(head[0]?.size ?? 0), checkpoint: Number(checkpoint[0]?.size ?? 0), bytes: Number(bytes[0]?.bytes ?? 0) };
     },
 
+    /** Whether the journal holds exactly the entries 1 to its head's size: no gap, nothing beyond. */
+    async contiguous(): Promise<boolean> {
+      const [r] = await sql.query<{ n: string | number; size: string | number; max: string | number | null }>(
+        'SELECT (SELECT count(*) FROM journal_entries) AS n, (SELECT size FROM journal_head) AS size, (SELECT max(seq) FROM journal_entries) AS max',
+      );
+      return Number(r!.n) === Number(r!.size) && Number(r!.max ?? 0) === Number(r!.size);
+    },
+
     /** How many subtree hashes are cached (for tests and metrics). */
     cachedHashes: () => cache.size,
   };

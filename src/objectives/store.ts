@@ -1,5 +1,6 @@
 import type { Sql, SqlTx } from '../db/sql';
 import type { ActionOutcome } from '../agent/types';
+import { proposalStatusDiffersSql } from '../proposals/store';
 import type { ProposalStatus } from '../proposals/types';
 import type { Constraints, ObjectiveRecord, ObjectiveStatus, ObjectiveStep, PlannerKind } from './types';
 
@@ -212,7 +213,8 @@ export function createObjectiveStore(sql: Sql) {
      * Claims runs that are due for this runner: queued or resumable ones whose time has come,
      * parked ones whose proposals changed since the planner last heard of them, and unfinished
      * ones past their deadline. A run another runner holds is skipped until its lease lapses, or
-     * at once when that runner is dead (its liveness lock is gone).
+     * at once when that runner is dead (its liveness lock is gone). Whether a proposal changed is
+     * the proposals store's condition, embedded so that claiming stays one statement.
      */
     async claim(tx: SqlTx, runner: string, leaseMs: number, limit: number): Promise<ObjectiveRecord[]> {
       const rows = await tx.query<Row>(
@@ -226,8 +228,8 @@ export function createObjectiveStore(sql: Sql) {
                     (o.status IN ('queued', 'running') AND o.next_run_at IS NOT NULL AND o.next_run_at <= now())
                  OR (o.status IN ('running', 'waiting_for_approval') AND o.deadline IS NOT NULL AND o.deadline <= now())
                  OR (o.status IN ('running', 'waiting_for_approval') AND o.next_run_at IS NULL AND EXISTS (
-                       SELECT 1 FROM objective_steps s JOIN proposals p ON p.id = s.proposal_id
-                        WHERE s.objective_id = o.id AND p.status IS DISTINCT FROM s.proposal_status)))
+                       SELECT 1 FROM objective_steps s
+                        WHERE s.objective_id = o.id AND ${proposalStatusDiffersSql('s.proposal_id', 's.proposal_status')})))
              ORDER BY o.created_at
              LIMIT $3
              FOR UPDATE OF o SKIP LOCKED)

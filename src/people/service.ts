@@ -1,3 +1,4 @@
+import { isUniqueViolation } from '../db/errors';
 import type { Sql, SqlTx } from '../db/sql';
 import { ConflictError, InputError, NotFoundError } from '../errors/errors';
 import { parseInput } from '../errors/input';
@@ -5,7 +6,7 @@ import type { JournalService } from '../journal/service';
 import { ActorSchema } from '../journal/contract';
 import type { Logger } from '../log/logger';
 import { generateKey, parseKey, secretMatches } from './keys';
-import { createPeopleStore, isUniqueViolation } from './store';
+import { createPeopleStore } from './store';
 import { appRoles, isId, NewUserSchema, TextSchema, slugOf, type ApiKeyInfo, type IssuedKey, type NewUser, type Principal, type User } from './types';
 
 export interface PeopleServiceOptions {

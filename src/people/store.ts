@@ -1,4 +1,5 @@
 import type { Sql, SqlTx } from '../db/sql';
+import { leftJoinTwinOwnerSql } from '../twins/store';
 import type { ApiKeyInfo, User } from './types';
 
 interface UserRow {
@@ -53,11 +54,6 @@ const toKey = (r: KeyRow): ApiKeyInfo => ({
 const USER_COLUMNS = 'id, name, roles, created_at, disabled_at';
 // Never the hash: listing keys must not hand out what authenticates them.
 const KEY_COLUMNS = 'id, principal, label, created_at, last_used_at, revoked_at';
-
-/** PostgreSQL's unique_violation, as both pg and PGlite report it. */
-export function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: string } | null)?.code === '23505';
-}
 
 export function createPeopleStore(sql: Sql) {
   return {
@@ -122,6 +118,7 @@ export function createPeopleStore(sql: Sql) {
     /**
      * The key with its principal's state, in one indexed query per request. The joins go through
      * primary keys (the `user:`/`twin:` prefix is stripped), so their cost does not grow with the tables.
+     * A twin's owner comes from the join the twins store exports (one round trip per request).
      */
     async lookupKey(id: string): Promise<KeyLookup | undefined> {
       const [r] = await sql.query<{
@@ -143,7 +140,7 @@ export function createPeopleStore(sql: Sql) {
                 t.id AS twin_id, t.owner AS twin_owner, o.id AS owner_id, o.disabled_at AS owner_disabled_at
            FROM api_keys k
            LEFT JOIN users u ON u.id = CASE WHEN k.principal LIKE 'user:%' THEN substr(k.principal, 6) END
-           LEFT JOIN twins t ON t.id = CASE WHEN k.principal LIKE 'twin:%' THEN substr(k.principal, 6) END
+           ${leftJoinTwinOwnerSql(`CASE WHEN k.principal LIKE 'twin:%' THEN substr(k.principal, 6) END`, 't')}
            LEFT JOIN users o ON o.id = CASE WHEN t.owner LIKE 'user:%' THEN substr(t.owner, 6) END
           WHERE k.id = $1`,
         [id],

@@ -1,10 +1,10 @@
+import { isUniqueViolation } from '../db/errors';
 import type { Sql, SqlTx } from '../db/sql';
 import { ConflictError, InputError, NotFoundError, UnavailableError } from '../errors/errors';
 import { parseInput } from '../errors/input';
 import type { JournalService } from '../journal/service';
 import type { Logger } from '../log/logger';
 import { checkActor, type PeopleService } from '../people/service';
-import { isUniqueViolation } from '../people/store';
 import { isId, type IssuedKey, type Principal } from '../people/types';
 import { can } from '../policy/roles';
 import type { PolicyService } from '../policy/service';

@@ -261,6 +261,26 @@ describeEachDatabase('the governed action pipeline', (getDb) => {
     expect(executions - before).toBe(1);
   });
 
+  it('holds approved work while the global switch has no row, as the twins read it (fail closed)', async () => {
+    const before = await drained();
+    const [row] = await db.sql.query<{ engaged: boolean; updated_by: string }>(`DELETE FROM switches WHERE name = 'kill' RETURNING engaged, updated_by`);
+    let id = '';
+    try {
+      expect(await twins.isHalted('rep-twin')).toBe(true);
+      const { proposal } = await proposals.create('rep-twin', discount('55.00', 'k-kill-no-row'));
+      id = proposal.id;
+      expect(proposal.status).toBe('approved');
+      await proposals.idle();
+      await proposals.executeDue();
+      expect(executions).toBe(before);
+      expect((await proposals.get(proposal.id)).status).toBe('approved');
+    } finally {
+      await db.sql.query(`INSERT INTO switches (name, engaged, updated_by) VALUES ('kill', $1, $2)`, [row!.engaged, row!.updated_by]);
+    }
+    expect((await settle(id)).status).toBe('executed');
+    expect(executions - before).toBe(1);
+  });
+
   it('does not execute, after the kill switch is lifted, work that expired meanwhile', async () => {
     const before = await drained();
     await twins.setKillSwitch({ engaged: true, twin: 'rep-twin' }, 'user:rita');
