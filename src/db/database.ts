@@ -95,8 +95,9 @@ function common(
     recovered,
     migrate: () => migrate(sql, files),
     warm() {
-      // A model query (not $queryRaw): it goes through the query compiler that listings use.
-      warming ??= prisma.user.findFirst({ select: { id: true } }).then(
+      // A model query (not $queryRaw), on the table this folder owns: it goes through the query
+      // compiler and the adapter's result mapping, as the listings do.
+      warming ??= prisma.claimHolder.findFirst({ select: { id: true } }).then(
         () => {
           warmed = true;
         },
