@@ -95,7 +95,7 @@ export async function openRegent(
   try {
     await journal.start();
     if (opts.policies) {
-      policy = createPolicyService({ dir: config.policiesDir, store: createPolicyStore(db.sql), journal, log });
+      policy = createPolicyService({ dir: config.policiesDir, store: createPolicyStore(db.sql, db.prisma), journal, log });
       // Several processes share a PostgreSQL database: each follows the version in force there.
       const loaded = await policy.start({ watch: opts.policies === 'watch', syncMs: db.kind === 'postgres' ? 2000 : undefined });
       if (!loaded.ok) log.warn('policy files refused at start', { errors: loaded.errors.length, inForce: loaded.inForce });
@@ -111,8 +111,8 @@ export async function openRegent(
     }
     throw err;
   }
-  const people = createPeopleService({ sql: db.sql, journal, log });
-  const twins = createTwinService({ sql: db.sql, journal, people, policy, log });
+  const people = createPeopleService({ sql: db.sql, prisma: db.prisma, journal, log });
+  const twins = createTwinService({ sql: db.sql, prisma: db.prisma, journal, people, policy, log });
   let connectors: ConnectorRegistry | undefined;
   let proposals: ProposalService | undefined;
   let notifier: WebhookNotifier | undefined;
@@ -199,6 +199,7 @@ export async function openRegent(
     rules.load();
     objectives = createObjectiveService({
       sql: db.sql,
+      prisma: db.prisma,
       journal,
       proposals,
       twins,

@@ -160,7 +160,7 @@ export function registerPolicy(program: Command): void {
           const { config, log } = setup('tool');
           const regent = await composition().openRegent(config, log, { command: 'regent policy diff' });
           try {
-            const history = policyHistory().createPolicyHistory(regent.db.sql);
+            const history = policyHistory().createPolicyHistory(regent.db);
             const fromVersion = async (v: string) => {
               const stored = await history.findVersion(v);
               if (!stored) throw new CliError(`no recorded policy version ${v} (see regent policy versions)`);
@@ -215,7 +215,7 @@ export function registerPolicy(program: Command): void {
         const { config, log } = setup('tool');
         const regent = await composition().openRegent(config, log, { command: 'regent policy versions' });
         try {
-          const versions = await policyHistory().createPolicyHistory(regent.db.sql).versions(1000);
+          const versions = await policyHistory().createPolicyHistory(regent.db).versions(1000);
           if (o.json) printJson(versions);
           else
             for (const v of versions)

@@ -40,8 +40,8 @@ declare module 'express-serve-static-core' {
 }
 
 export interface HttpDeps {
-  /** With `sql`, the /v1 API and the database-backed metrics are served. */
-  db: Pick<Database, 'ready' | 'kind'> & Partial<Pick<Database, 'sql'>>;
+  /** With `sql` (and `prisma`, for the management listings), the /v1 API and the database-backed metrics are served. */
+  db: Pick<Database, 'ready' | 'kind'> & Partial<Pick<Database, 'sql' | 'prisma'>>;
   journal: Pick<JournalService, 'head'>;
   /** When given, readiness also requires a valid policy bundle in force (fail closed otherwise). */
   policy?: Pick<PolicyService, 'version'>;
@@ -69,7 +69,7 @@ export interface HttpDeps {
 
 /** What a /v1 route group is given: every service the server was started with. */
 export type ApiDeps = Omit<HttpDeps, 'journal' | 'people' | 'twins' | 'db'> & {
-  db: Pick<Database, 'ready' | 'kind' | 'sql'>;
+  db: Pick<Database, 'ready' | 'kind' | 'sql' | 'prisma'>;
   journal: JournalService;
   people: PeopleService;
   twins: TwinService;
@@ -110,7 +110,7 @@ export function apiCatalog(routes: readonly (RouteGroup | ApiModule)[] = API_ROU
 }
 
 function hasApi(deps: HttpDeps): deps is HttpDeps & Omit<ApiDeps, 'journalQuery' | 'policyHistory'> {
-  return deps.people !== undefined && deps.twins !== undefined && deps.db.sql !== undefined && 'append' in deps.journal;
+  return deps.people !== undefined && deps.twins !== undefined && deps.db.sql !== undefined && deps.db.prisma !== undefined && 'append' in deps.journal;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -214,7 +214,7 @@ export function createHttpApp(deps: HttpDeps): Express {
     const api: ApiDeps = {
       ...deps,
       journalQuery: journalQuery ?? createJournalQuery(deps.db.sql),
-      policyHistory: createPolicyHistory(deps.db.sql),
+      policyHistory: createPolicyHistory(deps.db),
     };
     app.use(
       '/v1',

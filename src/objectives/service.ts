@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Planner } from '../agent/types';
 import { createPlaybookPlanner } from '../agent/playbook';
 import type { ConnectorRegistry } from '../connectors/types';
+import type { PrismaClient } from '../db/prisma';
 import type { Sql, SqlTx } from '../db/sql';
 import { ConflictError, InputError, NotFoundError, RegentError } from '../errors/errors';
 import { parseInput } from '../errors/input';
@@ -29,6 +30,8 @@ import {
 
 export interface ObjectiveDeps {
   sql: Sql;
+  /** For the management listings (Prisma Client); everything else goes through sql. */
+  prisma: PrismaClient;
   journal: Pick<JournalService, 'appendWithin' | 'append'>;
   proposals: ProposalService;
   twins: Pick<TwinService, 'get'>;
@@ -110,7 +113,7 @@ export function publicObjective(o: ObjectiveRecord): Objective {
  */
 export function createObjectiveService(deps: ObjectiveDeps) {
   const { journal, log } = deps;
-  const store = createObjectiveStore(deps.sql);
+  const store = createObjectiveStore(deps.sql, deps.prisma);
 
   /** Playbook planners by objective id (oldest dropped first past the bound). */
   const playbookPlanners = new Map<string, Planner>();

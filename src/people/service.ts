@@ -1,4 +1,5 @@
 import { isUniqueViolation } from '../db/errors';
+import type { PrismaClient } from '../db/prisma';
 import type { Sql, SqlTx } from '../db/sql';
 import { ConflictError, InputError, NotFoundError } from '../errors/errors';
 import { parseInput } from '../errors/input';
@@ -11,6 +12,8 @@ import { appRoles, isId, NewUserSchema, TextSchema, slugOf, type ApiKeyInfo, typ
 
 export interface PeopleServiceOptions {
   sql: Sql;
+  /** For the management listings (Prisma Client); everything else goes through sql. */
+  prisma: PrismaClient;
   journal: Pick<JournalService, 'append'>;
   log: Logger;
 }
@@ -41,7 +44,7 @@ const KEY_ID = /^[0-9a-f]{12}$/;
  */
 export function createPeopleService(opts: PeopleServiceOptions) {
   const { journal, log } = opts;
-  const store = createPeopleStore(opts.sql);
+  const store = createPeopleStore(opts.sql, opts.prisma);
   /** Keys whose last use this process is recording right now. */
   const touching = new Set<string>();
 

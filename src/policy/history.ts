@@ -1,4 +1,4 @@
-import type { Sql } from '../db/sql';
+import type { Database } from '../db/database';
 import { createPolicyStore, type PolicyStore, type StoredPolicyVersion } from './store';
 
 /**
@@ -19,4 +19,4 @@ export function policyHistoryOf(store: Pick<PolicyStore, 'listVersions' | 'getVe
   };
 }
 
-export const createPolicyHistory = (sql: Sql): PolicyHistory => policyHistoryOf(createPolicyStore(sql));
+export const createPolicyHistory = (db: Pick<Database, 'sql' | 'prisma'>): PolicyHistory => policyHistoryOf(createPolicyStore(db.sql, db.prisma));

@@ -1,18 +1,15 @@
+import type { PrismaClient } from '../db/prisma';
+import { managedRead } from '../db/prisma';
 import type { Sql, SqlTx } from '../db/sql';
+import type { TwinModel } from '../generated/prisma/models';
 import type { Mode } from '../policy/types';
 import type { Twin } from './types';
 
-interface TwinRow {
-  id: string;
-  owner: string;
-  authority: string;
-  mode: Mode;
-  killed: boolean;
-  created_at: Date;
-  updated_at: Date;
-}
+// Raw SQL rows have the generated model's shape (columns aliased to its field names), as do
+// Prisma Client's, so toTwin maps both.
+type TwinRow = TwinModel;
 
-const COLUMNS = 'id, owner, authority, mode, killed, created_at, updated_at';
+const COLUMNS = 'id, owner, authority, mode, killed, created_at AS "createdAt", updated_at AS "updatedAt"';
 
 /**
  * The halted rule, defined once: a twin may not act while its own kill switch or the global one
@@ -44,16 +41,17 @@ const toTwin = (r: TwinRow): Twin => ({
   id: r.id,
   owner: r.owner,
   authority: r.authority,
-  mode: r.mode,
+  mode: r.mode as Mode,
   killed: r.killed,
-  createdAt: r.created_at.toISOString(),
-  updatedAt: r.updated_at.toISOString(),
+  createdAt: r.createdAt.toISOString(),
+  updatedAt: r.updatedAt.toISOString(),
 });
 
-export function createTwinStore(sql: Sql) {
+export function createTwinStore(sql: Sql, prisma: PrismaClient) {
   return {
     transaction: sql.transaction.bind(sql),
 
+    // Inside the caller's raw transaction (atomic with its journal append): raw SQL, never Prisma.
     async insert(tx: SqlTx, t: { id: string; owner: string; authority: string; mode: Mode }): Promise<Twin> {
       const [row] = await tx.query<TwinRow>(`INSERT INTO twins (id, owner, authority, mode) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`, [
         t.id,
@@ -69,7 +67,10 @@ export function createTwinStore(sql: Sql) {
       return row && toTwin(row);
     },
 
-    /** The twin and whether it may act now (no global or own kill switch), in one round trip. */
+    /**
+     * The twin and whether it may act now (no global or own kill switch), in one round trip.
+     * Raw SQL: read per action request and by the executor, where Prisma Client's overhead would show.
+     */
     async getForAction(id: string): Promise<(Twin & { halted: boolean }) | undefined> {
       return (await this.getManyForAction([id])).get(id);
     },
@@ -83,10 +84,9 @@ export function createTwinStore(sql: Sql) {
       return new Map(rows.map((row) => [row.id, { ...toTwin(row), halted: row.halted !== false }]));
     },
 
+    /** Management listing (GET /v1/twins, the kill-switch view, an owner's twins): Prisma Client. */
     async list(owner?: string): Promise<Twin[]> {
-      const rows = owner
-        ? await sql.query<TwinRow>(`SELECT ${COLUMNS} FROM twins WHERE owner = $1 ORDER BY id`, [owner])
-        : await sql.query<TwinRow>(`SELECT ${COLUMNS} FROM twins ORDER BY id`);
+      const rows = await managedRead(() => prisma.twin.findMany({ ...(owner ? { where: { owner } } : {}), orderBy: { id: 'asc' } }));
       return rows.map(toTwin);
     },
 
@@ -125,7 +125,7 @@ export function createTwinStore(sql: Sql) {
     },
 
     /**
-     * One round trip, no cache: a switch engaged by any process is seen by the next check.
+     * Raw SQL (checked right before acting). One round trip, no cache: a switch engaged by any process is seen by the next check.
      * An unknown twin, or a missing switch row, reads as halted.
      */
     async isHalted(twinId: string): Promise<boolean> {

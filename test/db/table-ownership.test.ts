@@ -187,6 +187,27 @@ describe('each table belongs to one folder', () => {
     expect(ALLOWED.filter((a) => !used.has(`${a.file} ${a.table}`))).toEqual([]);
   });
 
+  it('only the owning folder uses a table through Prisma Client (prisma.<model>)', () => {
+    const schema = fs.readFileSync(path.join(ROOT, 'prisma', 'schema.prisma'), 'utf8');
+    const delegates = new Map<string, string>();
+    for (const m of schema.matchAll(/^model (\w+) \{[\s\S]*?@@map\("([a-z_]+)"\)/gm)) delegates.set(m[1]![0]!.toLowerCase() + m[1]!.slice(1), m[2]!);
+    expect([...delegates.values()].sort()).toEqual(tables);
+    const found: string[] = [];
+    const uses: string[] = [];
+    for (const file of sourceFiles(SRC)) {
+      const rel = path.relative(ROOT, file).split(path.sep).join('/');
+      for (const m of fs.readFileSync(file, 'utf8').matchAll(/\bprisma\s*\.\s*([a-z][A-Za-z]*)\b/g)) {
+        const table = delegates.get(m[1]!);
+        if (!table) continue;
+        uses.push(`${rel} ${m[1]}`);
+        if (OWNERS[table] !== folderOf(file)) found.push(`${rel} uses prisma.${m[1]} (${table}), owned by src/${OWNERS[table]}`);
+      }
+    }
+    // The scan does find the listings' uses.
+    expect(uses).toEqual(expect.arrayContaining(['src/people/store.ts user', 'src/twins/store.ts twin', 'src/policy/store.ts policyVersion']));
+    expect(found).toEqual([]);
+  });
+
   it('README.md lists the same owners', () => {
     const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const section = /## Who owns which table\n([\s\S]*?)(?=\n## |$)/.exec(readme)?.[1];

@@ -89,9 +89,9 @@ describeEachDatabase('the governed action pipeline', (getDb) => {
     const dir = path.join(tmpDir(), 'policies');
     fs.mkdirSync(path.join(dir, 'authorities'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'authorities', 'rep.yaml'), AUTHORITY);
-    policy = createPolicyService({ dir, store: createPolicyStore(db.sql), journal, log: silentLog });
+    policy = createPolicyService({ dir, store: createPolicyStore(db.sql, db.prisma), journal, log: silentLog });
     expect((await policy.start()).ok).toBe(true);
-    people = createPeopleService({ sql: db.sql, journal, log: silentLog });
+    people = createPeopleService({ sql: db.sql, prisma: db.prisma, journal, log: silentLog });
     for (const [id, roles] of [
       ['rita', ['executive', 'sales-director']],
       ['sam', ['approver', 'sales-director']],
@@ -101,7 +101,7 @@ describeEachDatabase('the governed action pipeline', (getDb) => {
     ] as const) {
       await people.addUser({ id, name: id, roles: [...roles] }, 'system');
     }
-    twins = createTwinService({ sql: db.sql, journal, people, policy, log: silentLog });
+    twins = createTwinService({ sql: db.sql, prisma: db.prisma, journal, people, policy, log: silentLog });
     await twins.create({ id: 'rep-twin', owner: 'user:rita', authority: 'rep-twin', mode: 'execute' }, 'user:rita');
     await seedSandbox(db.sql);
     const real = createSandboxConnector(
