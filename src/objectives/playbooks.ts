@@ -11,7 +11,9 @@ import { ActionName, compileInputSchema, InputSchemaSchema, toJsonSchema, type I
 import { InputError } from '../errors/errors';
 import type { Logger } from '../log/logger';
 import { conditionProblems } from '../policy/conditions';
-import { byPosition, folderFingerprint, parseDocuments, readDocumentSources, type DocumentSource, type LoadError, type Located } from './documents';
+import { parseDocuments, type Located } from '../yaml/documents';
+import { byPosition, type YamlProblem as LoadError } from '../yaml/problems';
+import { folderFingerprint, readDocumentSources, type DocumentSource } from './documents';
 import { malformed, references } from './template';
 
 export const PLAYBOOK_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;

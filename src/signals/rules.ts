@@ -6,7 +6,9 @@
 import { compileInputSchema } from '../connectors/schema';
 import type { Logger } from '../log/logger';
 import { conditionProblems } from '../policy/conditions';
-import { byPosition, folderFingerprint, parseDocuments, readDocumentSources, type DocumentSource, type LoadError } from '../objectives/documents';
+import { folderFingerprint, readDocumentSources, type DocumentSource } from '../objectives/documents';
+import { parseDocuments } from '../yaml/documents';
+import { byPosition, type YamlProblem as LoadError } from '../yaml/problems';
 import type { Playbook } from '../objectives/playbooks';
 import { malformed, references } from '../objectives/template';
 import { SignalRuleSchema, type SignalRule } from './types';
