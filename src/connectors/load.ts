@@ -3,9 +3,8 @@
  * is reported with `file:line`, and a registry is only returned when there are none. Secrets are
  * read from the environment here, once, and handed to the connector that owns them.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
 import { parseDocuments } from '../yaml/documents';
+import { readYamlSources } from '../yaml/folder';
 import { dotted, valueAt, type Path } from '../yaml/positions';
 import { byFile, byPosition, formatProblem, type YamlProblem } from '../yaml/problems';
 import type { z } from 'zod';
@@ -139,15 +138,7 @@ export function loadConnectorsFromSources(sources: readonly ConnectorSource[], e
  * Reads `<dir>/connectors/*.yaml` (`*.yaml.example` files are documentation, not loaded). No
  * directory means no connectors: every action is then unknown, and denied.
  */
-export function readConnectorSources(dir: string): ConnectorSource[] {
-  const root = basename(resolve(dir));
-  const folder = join(dir, 'connectors');
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) return [];
-  return readdirSync(folder)
-    .filter((n) => /\.ya?ml$/.test(n))
-    .sort()
-    .map((n) => ({ file: `${root}/connectors/${n}`, text: readFileSync(join(folder, n), 'utf8') }));
-}
+export const readConnectorSources = (dir: string): ConnectorSource[] => readYamlSources(dir, 'connectors');
 
 /** Loads the connectors of a policies directory (`policies/connectors/*.yaml`). */
 export function loadConnectors(dir: string, env: Env, deps: ConnectorDeps): LoadConnectorsResult {

@@ -11,9 +11,9 @@ import { ActionName, compileInputSchema, InputSchemaSchema, toJsonSchema, type I
 import { InputError } from '../errors/errors';
 import type { Logger } from '../log/logger';
 import { conditionProblems } from '../policy/conditions';
-import { parseDocuments, type Located } from '../yaml/documents';
+import { parseDocuments, type Located, type YamlSource } from '../yaml/documents';
 import { byPosition, type YamlProblem as LoadError } from '../yaml/problems';
-import { folderFingerprint, readDocumentSources, type DocumentSource } from './documents';
+import { folderFingerprint, readYamlSources } from '../yaml/folder';
 import { malformed, references } from './template';
 
 export const PLAYBOOK_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
@@ -164,7 +164,7 @@ export const paramNames = (p: Playbook): string[] => Object.keys((p.doc.params a
 
 export type PlaybookLoad = { ok: true; playbooks: Map<string, Playbook> } | { ok: false; errors: LoadError[] };
 
-export function loadPlaybooksFromSources(sources: readonly DocumentSource[]): PlaybookLoad {
+export function loadPlaybooksFromSources(sources: readonly YamlSource[]): PlaybookLoad {
   const { docs, errors } = parseDocuments(sources, PlaybookSchema, 'Playbook');
   const playbooks = new Map<string, Playbook>();
   const first = new Map<string, Located<PlaybookDoc>>();
@@ -180,7 +180,7 @@ export function loadPlaybooksFromSources(sources: readonly DocumentSource[]): Pl
   return errors.length ? { ok: false, errors: errors.sort(byPosition) } : { ok: true, playbooks };
 }
 
-export const loadPlaybooks = (dir: string): PlaybookLoad => loadPlaybooksFromSources(readDocumentSources(dir, 'playbooks'));
+export const loadPlaybooks = (dir: string): PlaybookLoad => loadPlaybooksFromSources(readYamlSources(dir, 'playbooks'));
 
 /**
  * The playbooks in force, re-read when a file in the folder changes (checked at most once a

@@ -4,9 +4,10 @@
  * keep the last good bundle in force.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseYamlDocuments } from '../yaml/documents';
+import { readYamlSources } from '../yaml/folder';
 import { valueAt, type Path } from '../yaml/positions';
 import { byFile, byPosition, formatProblem, issueProblems, knownFields, type YamlProblem } from '../yaml/problems';
 import { CompileError, compileBundle, type AuthoritySource, type PolicyBundle } from './engine';
@@ -144,7 +145,6 @@ export type ReadResult = { ok: true; sources: PolicySource[] } | { ok: false; er
 export function readPolicySources(dir: string): ReadResult {
   const root = basename(resolve(dir));
   const authorities = join(dir, 'authorities');
-  const label = (name: string) => `${root}/authorities/${name}`;
   if (!existsSync(authorities) || !statSync(authorities).isDirectory()) {
     return {
       ok: false,
@@ -153,10 +153,7 @@ export function readPolicySources(dir: string): ReadResult {
       ],
     };
   }
-  const names = readdirSync(authorities)
-    .filter((n) => /\.ya?ml$/.test(n))
-    .sort();
-  return { ok: true, sources: names.map((n) => ({ file: label(n), text: readFileSync(join(authorities, n), 'utf8') })) };
+  return { ok: true, sources: readYamlSources(dir, 'authorities') };
 }
 
 /** Loads and compiles a policies directory. */

@@ -6,8 +6,8 @@
 import { compileInputSchema } from '../connectors/schema';
 import type { Logger } from '../log/logger';
 import { conditionProblems } from '../policy/conditions';
-import { folderFingerprint, readDocumentSources, type DocumentSource } from '../objectives/documents';
-import { parseDocuments } from '../yaml/documents';
+import { parseDocuments, type YamlSource } from '../yaml/documents';
+import { folderFingerprint, readYamlSources } from '../yaml/folder';
 import { byPosition, type YamlProblem as LoadError } from '../yaml/problems';
 import type { Playbook } from '../objectives/playbooks';
 import { malformed, references } from '../objectives/template';
@@ -21,7 +21,7 @@ export type RuleLoad = { ok: true; rules: SignalRule[] } | { ok: false; errors: 
  * Parses and checks rules. With `playbooks`, each rule's playbook must exist and its params must
  * be parameters of that playbook (a typo would otherwise only show when a signal arrives).
  */
-export function loadRulesFromSources(sources: readonly DocumentSource[], playbooks?: ReadonlyMap<string, Playbook>): RuleLoad {
+export function loadRulesFromSources(sources: readonly YamlSource[], playbooks?: ReadonlyMap<string, Playbook>): RuleLoad {
   const { docs, errors } = parseDocuments(sources, SignalRuleSchema, 'SignalRule');
   const seen = new Map<string, string>();
   const rules: SignalRule[] = [];
@@ -63,7 +63,7 @@ export function loadRulesFromSources(sources: readonly DocumentSource[], playboo
 }
 
 export const loadRules = (dir: string, playbooks?: ReadonlyMap<string, Playbook>): RuleLoad =>
-  loadRulesFromSources(readDocumentSources(dir, 'signals'), playbooks);
+  loadRulesFromSources(readYamlSources(dir, 'signals'), playbooks);
 
 /** The rules in force; an invalid edit is refused (logged with file:line) and the last good set stays. */
 export function createRuleCatalog(dir: string, log: Logger, playbooks: () => ReadonlyMap<string, Playbook>, opts: { checkEveryMs?: number } = {}) {

@@ -1,18 +1,19 @@
 /**
- * Reading YAML documents of one kind from a folder of the policies directory (playbooks, signal
- * rules) with every problem reported as `file:line`, and noticing when the folder changed so a
- * running server picks up edits without a restart. All or nothing: a caller keeps the last good
- * set when a new one has errors.
+ * The YAML files of one folder of the policies directory (authorities, connectors, playbooks,
+ * signal rules), and noticing when the folder changed so a running server picks up edits without
+ * a restart.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import type { YamlSource } from '../yaml/documents';
+import type { YamlSource } from './documents';
 
-export type DocumentSource = YamlSource;
-
-/** `<dir>/<folder>/*.yaml`, labelled relative to the policies directory's parent. */
-export function readDocumentSources(dir: string, folder: string): DocumentSource[] {
+/**
+ * `<dir>/<folder>/*.yaml` in name order, labelled relative to the policies directory's parent
+ * (`policies/connectors/crm.yaml`), so messages do not depend on where the directory sits on disk.
+ * No folder: no files.
+ */
+export function readYamlSources(dir: string, folder: string): YamlSource[] {
   const root = basename(resolve(dir));
   const where = join(dir, folder);
   if (!existsSync(where) || !statSync(where).isDirectory()) return [];
