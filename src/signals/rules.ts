@@ -7,6 +7,7 @@ import { compileInputSchema } from '../connectors/schema';
 import type { Logger } from '../log/logger';
 import { conditionProblems } from '../policy/conditions';
 import { parseDocuments, type YamlSource } from '../yaml/documents';
+import { createCatalog } from '../yaml/catalog';
 import { folderFingerprint, readYamlSources } from '../yaml/folder';
 import { byPosition, type YamlProblem as LoadError } from '../yaml/problems';
 import type { Playbook } from '../objectives/playbooks';
@@ -67,47 +68,30 @@ export const loadRules = (dir: string, playbooks?: ReadonlyMap<string, Playbook>
 
 /** The rules in force; an invalid edit is refused (logged with file:line) and the last good set stays. */
 export function createRuleCatalog(dir: string, log: Logger, playbooks: () => ReadonlyMap<string, Playbook>, opts: { checkEveryMs?: number } = {}) {
-  let current: SignalRule[] = [];
-  let errors: LoadError[] = [];
-  let fingerprint: string | undefined;
-  let checkedAt = 0;
-
-  function refresh(force = false): void {
-    const now = Date.now();
-    if (!force && now - checkedAt < (opts.checkEveryMs ?? 1000)) return;
-    checkedAt = now;
-    const known = playbooks();
-    const fp = `${folderFingerprint(dir, 'signals')}:${[...known.keys()].sort().join(',')}`;
-    if (fp === fingerprint) return;
-    fingerprint = fp;
-    const r = loadRules(dir, known);
-    if (r.ok) {
-      current = r.rules;
-      errors = [];
-      log.info('signal rules loaded', { rules: current.map((x) => x.doc.id) });
-    } else {
-      errors = r.errors;
-      log.error('signal rules refused; the last good set stays in force', {
-        errors: r.errors.map((e) => `${e.file}:${e.line}: ${e.message}`),
-        inForce: current.map((x) => x.doc.id),
-      });
-    }
-  }
-
+  const catalog = createCatalog({
+    name: 'signal rules',
+    listedAs: 'rules',
+    empty: [] as SignalRule[],
+    ids: (set) => set.map((x) => x.doc.id),
+    // The rules are checked against the playbooks: a playbook added or removed is a change too.
+    source: () => {
+      const known = playbooks();
+      return {
+        fingerprint: `${folderFingerprint(dir, 'signals')}:${[...known.keys()].sort().join(',')}`,
+        read: () => {
+          const r = loadRules(dir, known);
+          return r.ok ? { ok: true, set: r.rules } : r;
+        },
+      };
+    },
+    log,
+    ...opts,
+  });
   return {
-    load(): { ok: boolean; errors: LoadError[] } {
-      refresh(true);
-      return { ok: errors.length === 0, errors };
-    },
-    forType(type: string): SignalRule[] {
-      refresh();
-      return current.filter((r) => r.doc.signal === type);
-    },
-    list(): SignalRule[] {
-      refresh();
-      return current;
-    },
-    errors: (): LoadError[] => errors,
+    load: catalog.load,
+    forType: (type: string): SignalRule[] => catalog.current().filter((r) => r.doc.signal === type),
+    list: (): SignalRule[] => catalog.current(),
+    errors: catalog.errors,
   };
 }
 
