@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
-import { ForbiddenError, RegentError, UnauthenticatedError, UnavailableError } from '../errors/errors';
+import { ForbiddenError, RateLimitedError, RegentError, UnauthenticatedError, UnavailableError } from '../errors/errors';
 import type { EntryData } from '../journal/contract';
 import type { JournalService } from '../journal/service';
 import type { Logger } from '../log/logger';
@@ -7,7 +7,6 @@ import type { PeopleService } from '../people/service';
 import type { Principal } from '../people/types';
 import { can, canSome, type Actor, type Capability } from '../policy/roles';
 import { looksLikeJwt, type OidcVerifier } from './oidc';
-import { HttpProblem } from './problem';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -94,8 +93,7 @@ export function authenticate(deps: AuthDeps): RequestHandler {
     if (limited?.over) {
       if (limited.first) await journalRefusal(deps, req, 'system', { status: 429, ...journaled, rateLimited: true }, null);
       res.setHeader('Retry-After', String(limited.retryAfterS));
-      throw new HttpProblem(
-        'rate_limited',
+      throw new RateLimitedError(
         `too many refused sign-ins from this address (more than ${limited.limit} a minute); try again in ${limited.retryAfterS} s`,
       );
     }
