@@ -24,6 +24,7 @@ import { createPlaybookCatalog } from './objectives/playbooks';
 import { createObjectiveService, type ObjectiveService } from './objectives/service';
 import { createRuleCatalog } from './signals/rules';
 import { createSignalService, type SignalService } from './signals/service';
+import type { RunningServer } from './http/server';
 
 /** The composition root: opens storage and wires the capabilities together, nothing more. */
 export interface Regent {
@@ -46,8 +47,59 @@ export interface Regent {
   objectives: ObjectiveService | undefined;
   /** Signals from other systems and the standing rules that turn them into objectives; present with policies. */
   signals: SignalService | undefined;
-  /** Flushes the journal (final checkpoint) and closes the database. */
-  close(): Promise<void>;
+  /**
+   * Stops everything in order (see stopInOrder), the HTTP server first when given; flushes the
+   * journal (final checkpoint) and closes the database.
+   */
+  close(opts?: StopOptions): Promise<void>;
+}
+
+export interface StopOptions {
+  /** The server of this Regent's API: it stops taking requests before anything else stops. */
+  server?: Pick<RunningServer, 'close'>;
+  /** How long in-flight requests may take to finish (default: the shutdown timeout less 2 s, at least 0.5 s). */
+  graceMs?: number;
+  /** Journals `system.stopped` with this signal once the runner and the executor have stopped (regent serve). */
+  signal?: string;
+}
+
+/** What a Regent runs, as far as it was made: a part not made (yet) is left out. */
+interface Running {
+  server?: Pick<RunningServer, 'close'>;
+  policy?: PolicyService;
+  objectives?: ObjectiveService;
+  proposals?: ProposalService;
+  notifier?: WebhookNotifier;
+  liveness?: Liveness;
+  connectors?: ConnectorRegistry;
+  journal: JournalService;
+  db: Database;
+}
+
+/**
+ * The stop order, written here only: the HTTP server (no new requests; in-flight ones finish
+ * within graceMs), the policy watcher, the objective runner (interrupted runs are released and
+ * resume on the next start, or in another process), the executor, `system.stopped` when a signal
+ * is given, the webhook notifier, this process's claim holders, the connectors, the journal (final
+ * checkpoint) and the database, which is closed even when the journal fails to stop.
+ */
+async function stopInOrder(r: Running, opts: { graceMs: number; signal?: string; log: Logger }): Promise<void> {
+  await r.server?.close(opts.graceMs);
+  r.policy?.stop();
+  await r.objectives?.stop();
+  await r.proposals?.stop();
+  if (opts.signal)
+    await r.journal
+      .append({ kind: 'system.stopped', actor: 'system', data: { signal: opts.signal } })
+      .catch((err) => opts.log.error('could not journal the shutdown', { error: err }));
+  await r.notifier?.stop();
+  await r.liveness?.close().catch(() => undefined);
+  await r.connectors?.close().catch(() => undefined);
+  try {
+    await r.journal.stop();
+  } finally {
+    await r.db.close();
+  }
 }
 
 /**
@@ -91,19 +143,19 @@ export async function openRegent(
     checkpointEvery: config.checkpointEvery,
     checkpointIntervalMs: config.checkpointIntervalMs,
   });
+  // Undoes a start that failed part way; the error that stopped it is the one thrown.
+  const abandon = (made: Omit<Running, 'journal' | 'db'>) => stopInOrder({ ...made, journal, db }, { graceMs: 0, log }).catch(() => undefined);
   let policy: PolicyService | undefined;
   try {
     await journal.start();
     if (opts.policies) {
-      policy = createPolicyService({ dir: config.policiesDir, store: createPolicyStore(db.sql), journal, log });
+      policy = createPolicyService({ dir: config.policiesDir, store: createPolicyStore(db.sql, db.prisma), journal, log });
       // Several processes share a PostgreSQL database: each follows the version in force there.
       const loaded = await policy.start({ watch: opts.policies === 'watch', syncMs: db.kind === 'postgres' ? 2000 : undefined });
       if (!loaded.ok) log.warn('policy files refused at start', { errors: loaded.errors.length, inForce: loaded.inForce });
     }
   } catch (err) {
-    policy?.stop();
-    await journal.stop().catch(() => undefined);
-    await db.close();
+    await abandon({ policy });
     // A key made just now for a journal that another key signs has signed nothing: leave no
     // stray key behind for the next start to pick up and be refused with again.
     if (err instanceof SigningKeyError && signer.created && signer.file) {
@@ -111,8 +163,8 @@ export async function openRegent(
     }
     throw err;
   }
-  const people = createPeopleService({ sql: db.sql, journal, log });
-  const twins = createTwinService({ sql: db.sql, journal, people, policy, log });
+  const people = createPeopleService({ sql: db.sql, prisma: db.prisma, journal, log });
+  const twins = createTwinService({ sql: db.sql, prisma: db.prisma, journal, people, policy, log });
   let connectors: ConnectorRegistry | undefined;
   let proposals: ProposalService | undefined;
   let notifier: WebhookNotifier | undefined;
@@ -125,9 +177,7 @@ export async function openRegent(
     const loaded =
       opts.connectors === false ? ({ ok: true, registry: createRegistry([]) } as const) : loadConnectors(config.policiesDir, process.env, { sql: db.sql });
     if (!loaded.ok) {
-      policy.stop();
-      await journal.stop().catch(() => undefined);
-      await db.close();
+      await abandon({ policy });
       throw new Error(`connectors refused: ${formatConnectorErrors(loaded.errors).split('\n')[0]}`);
     }
     const registry = loaded.registry;
@@ -140,11 +190,7 @@ export async function openRegent(
       liveness = await createLiveness(db, log);
       for (const id of Object.values(holders)) await liveness.register(id);
     } catch (err) {
-      await liveness?.close();
-      policy.stop();
-      await registry.close().catch(() => undefined);
-      await journal.stop().catch(() => undefined);
-      await db.close();
+      await abandon({ policy, liveness, connectors: registry });
       throw new Error(`cannot register this process's claim holders: ${(err as Error).message}`);
     }
     const live = liveness;
@@ -199,6 +245,7 @@ export async function openRegent(
     rules.load();
     objectives = createObjectiveService({
       sql: db.sql,
+      prisma: db.prisma,
       journal,
       proposals,
       twins,
@@ -227,18 +274,10 @@ export async function openRegent(
     notifier,
     objectives,
     signals,
-    async close() {
-      policy?.stop();
-      await objectives?.stop();
-      await proposals?.stop();
-      await notifier?.stop();
-      await liveness?.close().catch(() => undefined);
-      await connectors?.close().catch(() => undefined);
-      try {
-        await journal.stop();
-      } finally {
-        await db.close();
-      }
-    },
+    close: (o: StopOptions = {}) =>
+      stopInOrder(
+        { server: o.server, policy, objectives, proposals, notifier, liveness, connectors, journal, db },
+        { graceMs: o.graceMs ?? Math.max(config.shutdownTimeoutMs - 2000, 500), signal: o.signal, log },
+      ),
   };
 }

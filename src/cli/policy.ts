@@ -13,9 +13,9 @@ import { action, CliError, positiveInt, printJson, setup } from './io';
 
 // Storage is loaded on first use, so commands that only read files start fast.
 import type * as AppModule from '../app';
-import type * as PolicyStoreModule from '../policy/store';
+import type * as PolicyHistoryModule from '../policy/history';
 const composition = (): typeof AppModule => require('../app');
-const policyStore = (): typeof PolicyStoreModule => require('../policy/store');
+const policyHistory = (): typeof PolicyHistoryModule => require('../policy/history');
 
 function policiesDir(given: string | undefined): string {
   return given ? path.resolve(given) : setup('tool').config.policiesDir;
@@ -160,9 +160,9 @@ export function registerPolicy(program: Command): void {
           const { config, log } = setup('tool');
           const regent = await composition().openRegent(config, log, { command: 'regent policy diff' });
           try {
-            const store = policyStore().createPolicyStore(regent.db.sql);
+            const history = policyHistory().createPolicyHistory(regent.db);
             const fromVersion = async (v: string) => {
-              const stored = await store.getVersion(v);
+              const stored = await history.findVersion(v);
               if (!stored) throw new CliError(`no recorded policy version ${v} (see regent policy versions)`);
               const loaded = loadBundleFromSources(stored.sources);
               if (!loaded.ok) throw new CliError(`version ${v} no longer loads: ${formatLoadError(loaded.errors[0]!)}`);
@@ -215,7 +215,7 @@ export function registerPolicy(program: Command): void {
         const { config, log } = setup('tool');
         const regent = await composition().openRegent(config, log, { command: 'regent policy versions' });
         try {
-          const versions = await policyStore().createPolicyStore(regent.db.sql).listVersions(1000);
+          const versions = await policyHistory().createPolicyHistory(regent.db).versions(1000);
           if (o.json) printJson(versions);
           else
             for (const v of versions)

@@ -62,14 +62,8 @@ export function registerServe(program: Command): void {
           }, config.shutdownTimeoutMs);
           deadline.unref();
           try {
-            await server.close(Math.max(config.shutdownTimeoutMs - 2000, 500));
-            // Interrupted runs are released and resume on the next start (or in another process).
-            await regent.objectives?.stop();
-            await regent.proposals?.stop();
-            await regent.journal
-              .append({ kind: 'system.stopped', actor: 'system', data: { signal } })
-              .catch((err) => log.error('could not journal the shutdown', { error: err }));
-            await regent.close();
+            // The server first, then the runner and the executor; system.stopped is journaled after them.
+            await regent.close({ server, signal });
             log.info('stopped cleanly');
             process.exit(0);
           } catch (err) {

@@ -3,13 +3,12 @@
  * is reported with `file:line`, and a registry is only returned when there are none. Secrets are
  * read from the environment here, once, and handed to the connector that owns them.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
-import { parseYamlDocuments } from '../yaml/documents';
+import { parseDocuments } from '../yaml/documents';
+import { readYamlSources } from '../yaml/folder';
 import { dotted, valueAt, type Path } from '../yaml/positions';
+import { byFile, byPosition, formatProblem, type YamlProblem } from '../yaml/problems';
 import type { z } from 'zod';
 import type { Sql } from '../db/sql';
-import { formatLoadError, type LoadError } from '../policy/load';
 import { createEmailConnector } from './email';
 import { createRegistry } from './registry';
 import { createRestConnector } from './rest';
@@ -24,7 +23,8 @@ import {
 } from './schema';
 import type { Connector, ConnectorRegistry } from './types';
 
-export { formatLoadError, type LoadError };
+/** A problem at `file:line`. */
+export type LoadError = YamlProblem;
 
 export interface ConnectorSource {
   /** Label used in messages, e.g. policies/connectors/crm.yaml */
@@ -56,60 +56,8 @@ const SCHEMA_BY_TYPE: Record<string, z.ZodType> = {
   sandbox: SandboxConnectorSchema,
 };
 
-/** The field names accepted at a path of a document of the data's type, for the error message. */
-function knownFields(data: unknown, path: Path): string[] {
-  let s: any = SCHEMA_BY_TYPE[String(valueAt(data, ['type']))];
-  const unwrap = () => {
-    for (;;) {
-      const def = s?._zod?.def;
-      if (def && ['optional', 'nullable', 'default'].includes(def.type)) s = def.innerType;
-      else if (def?.type === 'lazy') s = def.getter();
-      else return;
-    }
-  };
-  unwrap();
-  for (const seg of path) {
-    const def = s?._zod?.def;
-    if (typeof seg === 'number' && def?.type === 'array') s = def.element;
-    else if (def?.type === 'object') s = def.shape[seg];
-    else if (def?.type === 'record') s = def.valueType;
-    else return [];
-    unwrap();
-  }
-  return s?._zod?.def?.type === 'object' ? Object.keys(s._zod.def.shape) : [];
-}
-
-function issueErrors(issue: z.core.$ZodIssue, data: unknown, file: string, lineOf: (p: Path) => number): LoadError[] {
-  const path = issue.path as Path;
-  if (issue.code === 'unrecognized_keys') {
-    const known = knownFields(data, path);
-    const where = path.length ? ` in ${dotted(path)}` : '';
-    return issue.keys.map((key) => ({
-      file,
-      line: lineOf([...path, key]),
-      message: `unknown field "${key}"${where}${known.length ? ` (known fields: ${known.join(', ')})` : ''}`,
-    }));
-  }
-  if (valueAt(data, path) === undefined && (issue.code === 'invalid_type' || issue.message === 'required')) {
-    return [{ file, line: lineOf(path), message: `missing required field "${dotted(path)}"` }];
-  }
-  const message =
-    issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')
-      ? `expected ${issue.expected}, got ${JSON.stringify(valueAt(data, path))}`
-      : issue.message;
-  return [{ file, line: lineOf(path), message: path.length ? `${dotted(path)}: ${message}` : message }];
-}
-
-function parseSource(src: ConnectorSource, out: CheckedConnector[], errors: LoadError[]): void {
-  const r = parseYamlDocuments(src, 'Connector', (data, lineOf) => {
-    const parsed = ConnectorSchema.safeParse(data);
-    return parsed.success
-      ? { ok: true, doc: parsed.data }
-      : { ok: false, errors: parsed.error.issues.flatMap((issue) => issueErrors(issue, data, src.file, lineOf)) };
-  });
-  out.push(...r.docs);
-  errors.push(...r.errors);
-}
+/** Which type's fields an unknown-field message lists: the schema of the document's own `type`. */
+const schemaOfType = (data: unknown): z.ZodType | undefined => SCHEMA_BY_TYPE[String(valueAt(data, ['type']))];
 
 /** Checks across documents: unique ids, an action in one connector only, secrets present. */
 function crossCheck(connectors: CheckedConnector[], env: Env): LoadError[] {
@@ -154,13 +102,9 @@ function crossCheck(connectors: CheckedConnector[], env: Env): LoadError[] {
   return errors;
 }
 
-const byPosition = (a: LoadError, b: LoadError) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line);
-
 /** Validates sources against the schema and each other, without making connectors. */
 export function checkConnectorSources(sources: readonly ConnectorSource[], env: Env): CheckResult {
-  const connectors: CheckedConnector[] = [];
-  const errors: LoadError[] = [];
-  for (const src of [...sources].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0))) parseSource(src, connectors, errors);
+  const { docs: connectors, errors } = parseDocuments([...sources].sort(byFile), ConnectorSchema, 'Connector', schemaOfType);
   errors.push(...crossCheck(connectors, env));
   return errors.length ? { ok: false, errors: errors.sort(byPosition) } : { ok: true, connectors };
 }
@@ -194,15 +138,7 @@ export function loadConnectorsFromSources(sources: readonly ConnectorSource[], e
  * Reads `<dir>/connectors/*.yaml` (`*.yaml.example` files are documentation, not loaded). No
  * directory means no connectors: every action is then unknown, and denied.
  */
-export function readConnectorSources(dir: string): ConnectorSource[] {
-  const root = basename(resolve(dir));
-  const folder = join(dir, 'connectors');
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) return [];
-  return readdirSync(folder)
-    .filter((n) => /\.ya?ml$/.test(n))
-    .sort()
-    .map((n) => ({ file: `${root}/connectors/${n}`, text: readFileSync(join(folder, n), 'utf8') }));
-}
+export const readConnectorSources = (dir: string): ConnectorSource[] => readYamlSources(dir, 'connectors');
 
 /** Loads the connectors of a policies directory (`policies/connectors/*.yaml`). */
 export function loadConnectors(dir: string, env: Env, deps: ConnectorDeps): LoadConnectorsResult {
@@ -210,4 +146,4 @@ export function loadConnectors(dir: string, env: Env, deps: ConnectorDeps): Load
 }
 
 /** `file:line: message` lines, for the CLI and logs. */
-export const formatConnectorErrors = (errors: readonly LoadError[]) => errors.map(formatLoadError).join('\n');
+export const formatConnectorErrors = (errors: readonly LoadError[]) => errors.map(formatProblem).join('\n');

@@ -34,7 +34,11 @@ export function detached<T>(fn: () => T): T {
   return insideTransaction.exit(fn);
 }
 
-function outside<T>(what: string, run: () => Promise<T>): Promise<T> {
+/**
+ * Runs a query that does not go through a transaction's handle (a plain query, or a Prisma
+ * Client read), refusing to from inside a transaction's callback (see insideTransaction).
+ */
+export function outside<T>(what: string, run: () => Promise<T>): Promise<T> {
   if (insideTransaction.getStore()) {
     return Promise.reject(new Error(`${what} outside the open transaction, from inside it (use the transaction's handle)`));
   }

@@ -4,7 +4,17 @@ import { randomUUID } from 'node:crypto';
  * Regent's one error family. Domain code throws these; only src/http maps a code to a status.
  * Every error carries an id that also appears in the log line written for it.
  */
-export type ErrorCode = 'bad_input' | 'unauthenticated' | 'forbidden' | 'not_found' | 'conflict' | 'unavailable' | 'internal';
+export type ErrorCode =
+  | 'bad_input'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'unavailable'
+  | 'internal'
+  // Refusals of a request as such, said by src/http: a body over the limit, too many requests.
+  | 'payload_too_large'
+  | 'rate_limited';
 
 export class RegentError extends Error {
   readonly id = randomUUID();
@@ -60,5 +70,13 @@ export class ForbiddenError extends RegentError {
   constructor(message: string, details?: Record<string, unknown>) {
     super('forbidden', message, details);
     this.name = 'ForbiddenError';
+  }
+}
+
+/** Too many requests from one key or address; the HTTP layer answers 429 (with Retry-After, which it sets). */
+export class RateLimitedError extends RegentError {
+  constructor(message: string) {
+    super('rate_limited', message);
+    this.name = 'RateLimitedError';
   }
 }

@@ -3,6 +3,7 @@ import express, { type Express, type Router } from 'express';
 import type { Database } from '../db/database';
 import type { JournalService } from '../journal/service';
 import type { PeopleService } from '../people/service';
+import { createPolicyHistory, type PolicyHistory } from '../policy/history';
 import type { PolicyService } from '../policy/service';
 import type { TwinService } from '../twins/service';
 import type { ProposalService } from '../proposals/service';
@@ -39,8 +40,8 @@ declare module 'express-serve-static-core' {
 }
 
 export interface HttpDeps {
-  /** With `sql`, the /v1 API and the database-backed metrics are served. */
-  db: Pick<Database, 'ready' | 'kind'> & Partial<Pick<Database, 'sql'>>;
+  /** With `sql` (and `prisma`, for the management listings), the /v1 API and the database-backed metrics are served. */
+  db: Pick<Database, 'ready' | 'kind'> & Partial<Pick<Database, 'sql' | 'prisma'>>;
   journal: Pick<JournalService, 'head'>;
   /** When given, readiness also requires a valid policy bundle in force (fail closed otherwise). */
   policy?: Pick<PolicyService, 'version'>;
@@ -68,12 +69,14 @@ export interface HttpDeps {
 
 /** What a /v1 route group is given: every service the server was started with. */
 export type ApiDeps = Omit<HttpDeps, 'journal' | 'people' | 'twins' | 'db'> & {
-  db: Pick<Database, 'ready' | 'kind' | 'sql'>;
+  db: Pick<Database, 'ready' | 'kind' | 'sql' | 'prisma'>;
   journal: JournalService;
   people: PeopleService;
   twins: TwinService;
   /** Read-side journal queries and proofs (cached subtree hashes live here, one per app). */
   journalQuery: JournalQueryService;
+  /** The policy versions recorded (the admin views), whether or not this server loads policies. */
+  policyHistory: PolicyHistory;
 };
 
 /**
@@ -106,8 +109,8 @@ export function apiCatalog(routes: readonly (RouteGroup | ApiModule)[] = API_ROU
   return all;
 }
 
-function hasApi(deps: HttpDeps): deps is HttpDeps & Omit<ApiDeps, 'journalQuery'> {
-  return deps.people !== undefined && deps.twins !== undefined && deps.db.sql !== undefined && 'append' in deps.journal;
+function hasApi(deps: HttpDeps): deps is HttpDeps & Omit<ApiDeps, 'journalQuery' | 'policyHistory'> {
+  return deps.people !== undefined && deps.twins !== undefined && deps.db.sql !== undefined && deps.db.prisma !== undefined && 'append' in deps.journal;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -208,7 +211,11 @@ export function createHttpApp(deps: HttpDeps): Express {
   app.use(system);
 
   if (hasApi(deps)) {
-    const api: ApiDeps = { ...deps, journalQuery: journalQuery ?? createJournalQuery(deps.db.sql) };
+    const api: ApiDeps = {
+      ...deps,
+      journalQuery: journalQuery ?? createJournalQuery(deps.db.sql),
+      policyHistory: createPolicyHistory(deps.db),
+    };
     app.use(
       '/v1',
       noStore,

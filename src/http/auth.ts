@@ -1,12 +1,12 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
-import { ForbiddenError, RegentError, UnauthenticatedError, UnavailableError } from '../errors/errors';
+import { ForbiddenError, RateLimitedError, RegentError, UnauthenticatedError, UnavailableError } from '../errors/errors';
+import type { EntryData } from '../journal/contract';
 import type { JournalService } from '../journal/service';
 import type { Logger } from '../log/logger';
 import type { PeopleService } from '../people/service';
 import type { Principal } from '../people/types';
 import { can, canSome, type Actor, type Capability } from '../policy/roles';
 import { looksLikeJwt, type OidcVerifier } from './oidc';
-import { HttpProblem } from './problem';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -37,7 +37,7 @@ export async function journalRefusal(
   deps: Pick<AuthDeps, 'journal' | 'log'>,
   req: Request,
   actor: string,
-  data: Record<string, unknown>,
+  data: { status: EntryData<'auth.refused'>['status']; [detail: string]: unknown },
   subject: string | null,
 ) {
   // A refusal is answered even when it cannot be journaled; the log then says so.
@@ -93,8 +93,7 @@ export function authenticate(deps: AuthDeps): RequestHandler {
     if (limited?.over) {
       if (limited.first) await journalRefusal(deps, req, 'system', { status: 429, ...journaled, rateLimited: true }, null);
       res.setHeader('Retry-After', String(limited.retryAfterS));
-      throw new HttpProblem(
-        'rate_limited',
+      throw new RateLimitedError(
         `too many refused sign-ins from this address (more than ${limited.limit} a minute); try again in ${limited.retryAfterS} s`,
       );
     }

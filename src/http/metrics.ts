@@ -19,6 +19,7 @@ import type { RequestHandler } from 'express';
 import client from 'prom-client';
 import { timingSafeEqual } from 'node:crypto';
 import { UnauthenticatedError } from '../errors/errors';
+import type { JournalKind } from '../journal/contract';
 import type { JournalQueryService, TailEntry } from '../journal/query';
 import type { JournalService } from '../journal/service';
 import type { ProposalStore } from '../proposals/store';
@@ -37,7 +38,8 @@ export interface MetricsDeps {
 }
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600];
-const TAIL_KINDS = ['policy.decided', 'proposal.transitioned', 'proposal.reviewed', 'proposal.refused', 'proposal.reconciled'];
+/** The journal kinds the business series are read from (contract.ts names them all). */
+const TAIL_KINDS: readonly JournalKind[] = ['policy.decided', 'proposal.transitioned', 'proposal.reviewed', 'proposal.refused', 'proposal.reconciled'];
 const TAIL_PAGE = 5000;
 /** At most this many journal entries are read per scrape; the rest on the next ones. */
 const TAIL_MAX_PER_SCRAPE = 100_000;
@@ -200,8 +202,9 @@ export function createMetrics(deps: MetricsDeps) {
     : Promise.resolve(undefined);
 
   function observe(row: TailEntry, proposed: { createdAt: string; hadApproval: boolean } | undefined): void {
+    // Read defensively: entries written before a kind's data gained a field lack it.
     const data = row.data;
-    switch (row.kind) {
+    switch (row.kind as (typeof TAIL_KINDS)[number]) {
       case 'policy.decided':
         if (typeof data.outcome === 'string') {
           m.decisions.inc({ outcome: data.outcome });

@@ -3,25 +3,8 @@ import { RegentError, type ErrorCode } from '../errors/errors';
 import type { Logger } from '../log/logger';
 import { randomUUID } from 'node:crypto';
 
-/** Refusals that exist only over HTTP (the domain never says them). */
-export type HttpOnlyCode = 'payload_too_large' | 'rate_limited';
-export type ProblemCode = ErrorCode | HttpOnlyCode;
-
-/** An HTTP-only refusal (413, 429), answered as problem+json like any RegentError. */
-export class HttpProblem extends Error {
-  readonly id = randomUUID();
-  constructor(
-    readonly code: HttpOnlyCode,
-    message: string,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
-    this.name = 'HttpProblem';
-  }
-}
-
 /** The only place that knows how an error code becomes an HTTP status. */
-export const STATUS: Record<ProblemCode, number> = {
+export const STATUS: Record<ErrorCode, number> = {
   bad_input: 400,
   unauthenticated: 401,
   forbidden: 403,
@@ -33,7 +16,7 @@ export const STATUS: Record<ProblemCode, number> = {
   rate_limited: 429,
 };
 
-const TITLE: Record<ProblemCode, string> = {
+const TITLE: Record<ErrorCode, string> = {
   bad_input: 'Bad request',
   unauthenticated: 'Authentication required',
   forbidden: 'Forbidden',
@@ -55,7 +38,7 @@ export interface Problem {
   requestId?: string;
 }
 
-export function sendProblem(res: Parameters<RequestHandler>[1], code: ProblemCode, detail: string, errorId: string, extra: Record<string, unknown> = {}) {
+export function sendProblem(res: Parameters<RequestHandler>[1], code: ErrorCode, detail: string, errorId: string, extra: Record<string, unknown> = {}) {
   const status = STATUS[code];
   const body: Problem & Record<string, unknown> = {
     type: `https://regent.dev/problems/${code.replace(/_/g, '-')}`,
@@ -77,11 +60,11 @@ export const notFoundHandler: RequestHandler = (req, res) => {
 /** Turns anything thrown into problem+json; the error id is in the log line too. Never a stack trace. */
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    let code: ProblemCode = 'internal';
+    let code: ErrorCode = 'internal';
     let detail = 'an unexpected error occurred; quote the errorId when reporting it';
     let errorId: string = randomUUID();
     let extra: Record<string, unknown> = {};
-    if (err instanceof RegentError || err instanceof HttpProblem) {
+    if (err instanceof RegentError) {
       code = err.code;
       detail = err.message;
       errorId = err.id;

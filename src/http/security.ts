@@ -12,7 +12,8 @@ import { randomUUID } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import helmet from 'helmet';
 import { ipKeyGenerator, MemoryStore, rateLimit, type Options } from 'express-rate-limit';
-import { HttpProblem, sendProblem } from './problem';
+import { sendProblem } from './problem';
+import { RateLimitedError } from '../errors/errors';
 
 /** Same origin only, no inline script or style, no eval: what the built-in console needs and no more. */
 export const CSP_DIRECTIVES = {
@@ -113,7 +114,7 @@ export function perKeyRateLimit(perMinute: number, onFirstRefusal?: (req: Reques
       const retryAfterS = reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : Math.ceil(options.windowMs / 1000);
       res.setHeader('Retry-After', String(retryAfterS));
       const who = req.principal.keyId === 'oidc' ? req.principal.ref : `API key ${req.principal.keyId}`;
-      next(new HttpProblem('rate_limited', `${who} made more than ${perMinute} requests in a minute; try again in ${retryAfterS} s`));
+      next(new RateLimitedError(`${who} made more than ${perMinute} requests in a minute; try again in ${retryAfterS} s`));
     },
   });
 }

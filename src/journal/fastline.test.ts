@@ -1,11 +1,12 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fastCanonicalLine, FastLineScanner } from './fastline';
+import { fastCanonicalLine, FASTLINE_LAYOUT, FastLineScanner } from './fastline';
 import { canonicalBody, exportLine, JournalEntry, sealEntries, ZERO_CHAIN } from './hash';
 import { canonicalize } from './jcs';
 import { defaultBody, makeExport } from './testing/make-export';
-import { checkEntryShape, verifyExport } from './verify';
+import { CANONICAL_BODY_FIELDS, checkEntryShape, ENTRY_FIELDS } from './contract';
+import { verifyExport } from './verify';
 
 /** mulberry32: deterministic, so a failure names a reproducible case. */
 function rng(seed: number): () => number {
@@ -20,7 +21,7 @@ function rng(seed: number): () => number {
 }
 
 const HEX = 'ab'.repeat(32);
-const FIELDS = ['seq', 'ts', 'kind', 'actor', 'subject', 'data', 'policyVersion', 'leaf', 'chain'] as const;
+const FIELDS = ENTRY_FIELDS;
 
 /**
  * What the slow path makes of a line: the parsed entry if it is accepted (JSON, the entry's shape,
@@ -276,6 +277,35 @@ class Gen {
     return text;
   }
 }
+
+describe('the fast path against the entry contract (contract.ts)', () => {
+  it('knows the contract\'s nine fields in export order, and writes the body in its JCS order', () => {
+    expect(FASTLINE_LAYOUT.exportOrder).toEqual([...ENTRY_FIELDS]);
+    expect(FASTLINE_LAYOUT.bodyOrder).toEqual([...CANONICAL_BODY_FIELDS]);
+  });
+
+  it('recognises each contract field by name in any position, and builds the body canonicalBody builds', () => {
+    const e: JournalEntry = {
+      seq: 12,
+      ts: '2026-11-22T09:00:00.250Z',
+      kind: 'proposal.transitioned',
+      actor: 'system',
+      subject: 'proposal:p-1',
+      data: { to: ['executed', 1] },
+      policyVersion: `sha256:${'0f'.repeat(32)}`,
+      leaf: HEX,
+      chain: HEX,
+    };
+    const line = exportLine(e);
+    const members = line.slice(1, -1).split(/,(?=")/);
+    expect(members.map((m) => JSON.parse(m.slice(0, m.indexOf('":') + 1)))).toEqual([...ENTRY_FIELDS]);
+    // Every rotation of the members puts each field first once (off Regent's own order).
+    for (let r = 0; r < members.length; r++) {
+      const rotated = '{' + [...members.slice(r), ...members.slice(0, r)].join(',') + '}';
+      expect(fastCanonicalLine(rotated)?.body).toBe(canonicalBody(e));
+    }
+  });
+});
 
 describe('fastCanonicalLine on generated lines', () => {
   it('returns exactly the slow path\'s canonical body whenever it returns one, and a body for every canonical line', () => {

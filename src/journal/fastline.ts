@@ -22,7 +22,8 @@
  * - every object inside `data` has its keys in strictly increasing UTF-16 order (so no duplicates),
  *   nesting at most MAX_DEPTH deep;
  * - ts, kind, actor, subject, policyVersion, leaf and chain have the formats checkEntryShape
- *   demands (leaf and chain: 64 characters, which the caller compares with recomputed hashes).
+ *   (contract.ts) demands (leaf and chain: 64 characters, which the caller compares with
+ *   recomputed hashes).
  */
 
 /** Nesting limit for `data` on the fast path (deeper data still verifies, on the slow path). */
@@ -91,7 +92,19 @@ for (const c of '0123456789abcdef') HEX_LOWER[c.charCodeAt(0)] = 1;
  * last partial word, so that a key in the expected place is recognised in a few word compares.
  */
 const EXPORT_ORDER = [F_SEQ, F_TS, F_KIND, F_ACTOR, F_SUBJECT, F_DATA, F_POLICY, F_LEAF, F_CHAIN];
+/**
+ * The field names by field id. This file states the entry layout itself (no import, nothing
+ * looked up per line); fastline.test.ts checks it against contract.ts: these names in export
+ * order are ENTRY_FIELDS, and BODY_ORDER is CANONICAL_BODY_FIELDS.
+ */
 const FIELD_NAMES = ['seq', 'ts', 'kind', 'actor', 'subject', 'data', 'policyVersion', 'leaf', 'chain'];
+/** The order scan() writes the canonical body in (its K_* pieces below follow it). */
+const BODY_ORDER = [F_ACTOR, F_DATA, F_KIND, F_POLICY, F_SEQ, F_SUBJECT, F_TS];
+/** The layout above by name, for the test against the contract. */
+export const FASTLINE_LAYOUT = {
+  exportOrder: EXPORT_ORDER.map((id) => FIELD_NAMES[id] as string),
+  bodyOrder: BODY_ORDER.map((id) => FIELD_NAMES[id] as string),
+};
 interface KeyPattern {
   id: number;
   length: number;
@@ -113,13 +126,10 @@ function matchKey(dv: DataView, p: number, k: KeyPattern): boolean {
   return true;
 }
 
-const K_ACTOR = piece('{"actor":');
-const K_DATA = piece(',"data":');
-const K_KIND = piece(',"kind":');
-const K_POLICY = piece(',"policyVersion":');
-const K_SEQ = piece(',"seq":');
-const K_SUBJECT = piece(',"subject":');
-const K_TS = piece(',"ts":');
+/** `{"actor":`, `,"data":`, ...: what precedes each body field's value, in BODY_ORDER. */
+const [K_ACTOR, K_DATA, K_KIND, K_POLICY, K_SEQ, K_SUBJECT, K_TS] = BODY_ORDER.map((id, i) =>
+  piece(`${i === 0 ? '{' : ','}"${FIELD_NAMES[id] as string}":`),
+) as [Piece, Piece, Piece, Piece, Piece, Piece, Piece];
 
 /** The first four characters of an ASCII text as a little-endian int32 (what DataView reads). */
 function le32(text: string): number {
@@ -418,7 +428,7 @@ const TS_SEP_5 = le32('000Z'); // bytes 20..23: sssZ
 
 /**
  * The ts string token at b[s] (quotes included, 26 bytes, caller checked the room): exactly what
- * verify.ts's TS regex and isRealDate accept, i.e. "YYYY-MM-DDTHH:MM:SS.sssZ" naming a real date.
+ * contract.ts's TS_PATTERN and isRealDate accept, i.e. "YYYY-MM-DDTHH:MM:SS.sssZ" naming a real date.
  * Read as six words; separators are swapped for '0' so that one digit test covers each word.
  */
 function isTimestamp(b: Uint8Array, dv: DataView, s: number): boolean {

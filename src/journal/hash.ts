@@ -6,26 +6,16 @@
  * The 0x02 prefix keeps chain links from ever colliding with Merkle leaves or nodes.
  */
 import { hash } from 'node:crypto';
+import type { JournalEntry } from './contract';
 import { canonicalize, quoteString } from './jcs';
 
-export interface JournalEntryBody {
+/** An entry without its hashes: what the leaf is computed over (the contract's seven fields). */
+export interface JournalEntryBody extends Omit<JournalEntry, 'leaf' | 'chain'> {
   /** The append path's precomputed JCS of `data` (never stored or exported; saves a second pass). */
   dataJcs?: string;
-  seq: number;
-  ts: string;
-  kind: string;
-  actor: string;
-  subject: string | null;
-  data: unknown;
-  policyVersion: string | null;
 }
 
-export interface JournalEntry extends JournalEntryBody {
-  /** Lowercase hex of the leaf hash. */
-  leaf: string;
-  /** Lowercase hex of the chain hash. */
-  chain: string;
-}
+export type { JournalEntry };
 
 export const HASH_SIZE = 32;
 export const ZERO_CHAIN: Buffer = Buffer.alloc(HASH_SIZE);

@@ -11,7 +11,7 @@
  */
 import type { Sql } from '../db/sql';
 import { EMPTY_ROOT, nodeHash, toHex, type JournalEntry } from './hash';
-import { rowToEntry } from './store';
+import { rowToEntry, toCheckpoint, type CheckpointRow } from './store';
 import type { Checkpoint } from './types';
 
 export interface JournalSearch {
@@ -55,20 +55,6 @@ function splitPoint(n: number): number {
 }
 
 const isPowerOfTwo = (n: number) => n >= 1 && Number.isInteger(Math.log2(n)) && 2 ** Math.log2(n) === n;
-
-interface CheckpointRow {
-  size: string | number | bigint;
-  root: string;
-  note: string;
-  created_at: Date | string;
-}
-
-const toCheckpoint = (r: CheckpointRow): Checkpoint => ({
-  size: Number(r.size),
-  root: r.root,
-  note: r.note,
-  createdAt: (r.created_at instanceof Date ? r.created_at : new Date(r.created_at)).toISOString(),
-});
 
 /** An entry as the metrics read it from the tail of the journal. */
 export interface TailEntry {
@@ -290,6 +276,14 @@ export function createJournalQuery(sql: Sql, opts: QueryOptions = {}) {
         sql.query<{ bytes: string | number }>(`SELECT pg_total_relation_size('journal_entries') AS bytes`),
       ]);
       return { size: Number(head[0]?.size ?? 0), checkpoint: Number(checkpoint[0]?.size ?? 0), bytes: Number(bytes[0]?.bytes ?? 0) };
+    },
+
+    /** Whether the journal holds exactly the entries 1 to its head's size: no gap, nothing beyond. */
+    async contiguous(): Promise<boolean> {
+      const [r] = await sql.query<{ n: string | number; size: string | number; max: string | number | null }>(
+        'SELECT (SELECT count(*) FROM journal_entries) AS n, (SELECT size FROM journal_head) AS size, (SELECT max(seq) FROM journal_entries) AS max',
+      );
+      return Number(r!.n) === Number(r!.size) && Number(r!.max ?? 0) === Number(r!.size);
     },
 
     /** How many subtree hashes are cached (for tests and metrics). */

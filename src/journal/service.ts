@@ -9,16 +9,17 @@ import { detached, inTransaction, type SqlTx } from '../db/sql';
 import type { JournalStore, StoredHead } from './store';
 import {
   ACTOR_PATTERN,
+  APPEND_FIELDS,
   AppendInputSchema,
-  JOURNAL_KINDS,
+  dataProblem,
+  isJournalKind,
+  JournalContractError,
   POLICY_VERSION_PATTERN,
   SUBJECT_PATTERN,
   type AppendInput,
   type JournalKind,
-  type Checkpoint,
-  type JournalHead,
-  type JournalQuery,
-} from './types';
+} from './contract';
+import type { Checkpoint, JournalHead, JournalQuery } from './types';
 
 /** Largest canonical `data` accepted in one entry. */
 const MAX_DATA_BYTES = 64 * 1024;
@@ -44,8 +45,7 @@ function badString(v: unknown): 'nul' | 'surrogate' | null {
   return null;
 }
 
-const APPEND_FIELDS = new Set(['kind', 'actor', 'subject', 'data', 'policyVersion']);
-const KINDS: ReadonlySet<string> = new Set(JOURNAL_KINDS);
+const APPEND_FIELD_SET: ReadonlySet<string> = new Set(APPEND_FIELDS);
 
 interface Prepared {
   base: StoredHead;
@@ -65,6 +65,12 @@ export interface JournalOptions {
   log: Logger;
   checkpointEvery: number;
   checkpointIntervalMs: number;
+  /**
+   * Checks every appended entry's data against its kind's schema (contract.ts ENTRY_DATA) and
+   * throws JournalContractError when it does not fit: a bug in the appending code. Default: on
+   * when NODE_ENV is "test" (jest sets it), off otherwise, since appends are a hot path.
+   */
+  strict?: boolean;
 }
 
 export interface InclusionProof {
@@ -85,6 +91,7 @@ export type AppendObserver = (mode: AppendMode, seconds: number) => void;
 
 export function createJournalService(opts: JournalOptions) {
   const { store, signer, log } = opts;
+  const strict = opts.strict ?? process.env.NODE_ENV === 'test';
   let queue: Pending[] = [];
   let flushing: Promise<void> | undefined;
   let lastTs = 0;
@@ -108,12 +115,12 @@ export function createJournalService(opts: JournalOptions) {
   function fastParse(input: unknown): Pick<JournalEntryBody, 'kind' | 'actor' | 'subject' | 'data' | 'policyVersion'> | undefined {
     if (!input || typeof input !== 'object') return undefined;
     const o = input as Record<string, unknown>;
-    for (const k in o) if (!APPEND_FIELDS.has(k)) return undefined;
+    for (const k in o) if (!APPEND_FIELD_SET.has(k)) return undefined;
     const { kind, actor } = o;
     const subject = o.subject ?? null;
     const policyVersion = o.policyVersion ?? null;
     const data = o.data === undefined ? {} : o.data;
-    if (typeof kind !== 'string' || !KINDS.has(kind) || typeof actor !== 'string' || !ACTOR_PATTERN.test(actor)) return undefined;
+    if (!isJournalKind(kind) || typeof actor !== 'string' || !ACTOR_PATTERN.test(actor)) return undefined;
     if (subject !== null && (typeof subject !== 'string' || !SUBJECT_PATTERN.test(subject))) return undefined;
     if (policyVersion !== null && (typeof policyVersion !== 'string' || !POLICY_VERSION_PATTERN.test(policyVersion))) return undefined;
     if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
@@ -142,7 +149,13 @@ export function createJournalService(opts: JournalOptions) {
     if (bad === 'surrogate') throw new InputError('journal entry data: strings must be well-formed Unicode (no lone surrogates)');
     if (dataJcs.length * 3 > MAX_DATA_BYTES && Buffer.byteLength(dataJcs) > MAX_DATA_BYTES)
       throw new InputError(`journal entry data is larger than ${MAX_DATA_BYTES} bytes`);
-    return { kind: p.kind, actor: p.actor, subject: p.subject, data: JSON.parse(dataJcs), dataJcs, policyVersion: p.policyVersion };
+    const data: unknown = JSON.parse(dataJcs);
+    // Checked as stored (undefined fields dropped), which is what auditors will read.
+    if (strict) {
+      const problem = dataProblem(p.kind as JournalKind, data);
+      if (problem) throw new JournalContractError(`journal entry of kind ${p.kind}: ${problem} (its schema: ENTRY_DATA['${p.kind}'] in src/journal/contract.ts)`);
+    }
+    return { kind: p.kind, actor: p.actor, subject: p.subject, data, dataJcs, policyVersion: p.policyVersion };
   }
 
   function nextTs(): string {
@@ -305,13 +318,13 @@ export function createJournalService(opts: JournalOptions) {
     },
 
     /** Appends one entry; resolves once it is committed. */
-    async append(input: AppendInput): Promise<JournalEntry> {
+    async append<K extends JournalKind>(input: AppendInput<K>): Promise<JournalEntry> {
       const [entry] = await timed('append', () => enqueue([validate(input)]));
       return entry!;
     },
 
     /** Appends several entries atomically and contiguously. */
-    async appendMany(inputs: readonly AppendInput[]): Promise<JournalEntry[]> {
+    async appendMany<K extends JournalKind>(inputs: readonly AppendInput<K>[]): Promise<JournalEntry[]> {
       if (inputs.length === 0) return [];
       if (inputs.length > MAX_BATCH) throw new InputError(`at most ${MAX_BATCH} entries can be appended at once`);
       return timed('batch', () => enqueue(inputs.map(validate)));
@@ -322,7 +335,7 @@ export function createJournalService(opts: JournalOptions) {
      * together or not at all. Bypasses group commit: the head row stays locked until the caller
      * commits, which serializes such transactions with every other append.
      */
-    async appendWithin(tx: SqlTx, inputs: readonly AppendInput[]): Promise<JournalEntry[]> {
+    async appendWithin<K extends JournalKind>(tx: SqlTx, inputs: readonly AppendInput<K>[]): Promise<JournalEntry[]> {
       if (inputs.length === 0) return [];
       return timed('transaction', async () => {
         const p = await sealAndAppend(tx, [{ bodies: inputs.map(validate), resolve: () => undefined, reject: () => undefined }], undefined);

@@ -156,14 +156,15 @@ export function createJournalStore(sql: Sql) {
 
 export type JournalStore = ReturnType<typeof createJournalStore>;
 
-interface CheckpointRow {
+/** A journal_checkpoints row (also read by query.ts). */
+export interface CheckpointRow {
   size: string | number | bigint;
   root: string;
   note: string;
   created_at: Date | string;
 }
 
-const toCheckpoint = (r: CheckpointRow): Checkpoint => ({
+export const toCheckpoint = (r: CheckpointRow): Checkpoint => ({
   size: Number(r.size),
   root: r.root,
   note: r.note,

@@ -11,7 +11,10 @@ import { ActionName, compileInputSchema, InputSchemaSchema, toJsonSchema, type I
 import { InputError } from '../errors/errors';
 import type { Logger } from '../log/logger';
 import { conditionProblems } from '../policy/conditions';
-import { byPosition, folderFingerprint, parseDocuments, readDocumentSources, type DocumentSource, type LoadError, type Located } from './documents';
+import { parseDocuments, type Located, type YamlSource } from '../yaml/documents';
+import { byPosition, type YamlProblem as LoadError } from '../yaml/problems';
+import { createCatalog } from '../yaml/catalog';
+import { folderFingerprint, readYamlSources } from '../yaml/folder';
 import { malformed, references } from './template';
 
 export const PLAYBOOK_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
@@ -162,7 +165,7 @@ export const paramNames = (p: Playbook): string[] => Object.keys((p.doc.params a
 
 export type PlaybookLoad = { ok: true; playbooks: Map<string, Playbook> } | { ok: false; errors: LoadError[] };
 
-export function loadPlaybooksFromSources(sources: readonly DocumentSource[]): PlaybookLoad {
+export function loadPlaybooksFromSources(sources: readonly YamlSource[]): PlaybookLoad {
   const { docs, errors } = parseDocuments(sources, PlaybookSchema, 'Playbook');
   const playbooks = new Map<string, Playbook>();
   const first = new Map<string, Located<PlaybookDoc>>();
@@ -178,55 +181,35 @@ export function loadPlaybooksFromSources(sources: readonly DocumentSource[]): Pl
   return errors.length ? { ok: false, errors: errors.sort(byPosition) } : { ok: true, playbooks };
 }
 
-export const loadPlaybooks = (dir: string): PlaybookLoad => loadPlaybooksFromSources(readDocumentSources(dir, 'playbooks'));
+export const loadPlaybooks = (dir: string): PlaybookLoad => loadPlaybooksFromSources(readYamlSources(dir, 'playbooks'));
 
 /**
  * The playbooks in force, re-read when a file in the folder changes (checked at most once a
  * second). An invalid edit is refused with every file:line in the log and the last good set stays.
  */
 export function createPlaybookCatalog(dir: string, log: Logger, opts: { checkEveryMs?: number } = {}) {
-  let current = new Map<string, Playbook>();
-  let errors: LoadError[] = [];
-  let fingerprint: string | undefined;
-  let checkedAt = 0;
-
-  function refresh(force = false): void {
-    const now = Date.now();
-    if (!force && now - checkedAt < (opts.checkEveryMs ?? 1000)) return;
-    checkedAt = now;
-    const fp = folderFingerprint(dir, 'playbooks');
-    if (fp === fingerprint) return;
-    fingerprint = fp;
-    const r = loadPlaybooks(dir);
-    if (r.ok) {
-      current = r.playbooks;
-      errors = [];
-      log.info('playbooks loaded', { playbooks: [...current.keys()] });
-    } else {
-      errors = r.errors;
-      log.error('playbooks refused; the last good set stays in force', {
-        errors: r.errors.map((e) => `${e.file}:${e.line}: ${e.message}`),
-        inForce: [...current.keys()],
-      });
-    }
-  }
-
+  const catalog = createCatalog({
+    name: 'playbooks',
+    listedAs: 'playbooks',
+    empty: new Map<string, Playbook>(),
+    ids: (set) => [...set.keys()],
+    source: () => ({
+      fingerprint: folderFingerprint(dir, 'playbooks'),
+      read: () => {
+        const r = loadPlaybooks(dir);
+        return r.ok ? { ok: true, set: r.playbooks } : r;
+      },
+    }),
+    log,
+    ...opts,
+  });
   return {
     /** Reads the folder now (at start). */
-    load(): { ok: boolean; errors: LoadError[] } {
-      refresh(true);
-      return { ok: errors.length === 0, errors };
-    },
-    get(id: string): Playbook | undefined {
-      refresh();
-      return current.get(id);
-    },
-    list(): Playbook[] {
-      refresh();
-      return [...current.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
-    },
+    load: catalog.load,
+    get: (id: string): Playbook | undefined => catalog.current().get(id),
+    list: (): Playbook[] => [...catalog.current().values()].sort((a, b) => (a.id < b.id ? -1 : 1)),
     /** Problems of the files on disk, if the last read refused them. */
-    errors: (): LoadError[] => errors,
+    errors: catalog.errors,
   };
 }
 

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Planner } from '../agent/types';
 import { createPlaybookPlanner } from '../agent/playbook';
 import type { ConnectorRegistry } from '../connectors/types';
+import type { PrismaClient } from '../db/prisma';
 import type { Sql, SqlTx } from '../db/sql';
 import { ConflictError, InputError, NotFoundError, RegentError } from '../errors/errors';
 import { parseInput } from '../errors/input';
 import type { JournalService } from '../journal/service';
-import type { AppendInput } from '../journal/types';
+import type { AppendInput } from '../journal/contract';
 import type { Logger } from '../log/logger';
 import type { PolicyService } from '../policy/service';
 import type { ProposalService } from '../proposals/service';
@@ -29,6 +30,8 @@ import {
 
 export interface ObjectiveDeps {
   sql: Sql;
+  /** For the management listings (Prisma Client); everything else goes through sql. */
+  prisma: PrismaClient;
   journal: Pick<JournalService, 'appendWithin' | 'append'>;
   proposals: ProposalService;
   twins: Pick<TwinService, 'get'>;
@@ -110,7 +113,7 @@ export function publicObjective(o: ObjectiveRecord): Objective {
  */
 export function createObjectiveService(deps: ObjectiveDeps) {
   const { journal, log } = deps;
-  const store = createObjectiveStore(deps.sql);
+  const store = createObjectiveStore(deps.sql, deps.prisma);
 
   /** Playbook planners by objective id (oldest dropped first past the bound). */
   const playbookPlanners = new Map<string, Planner>();
@@ -204,7 +207,7 @@ export function createObjectiveService(deps: ObjectiveDeps) {
       planner: snapshot ? 'playbook' : 'llm',
       signal: source.signal ?? null,
     };
-    const entry: AppendInput = {
+    const entry: AppendInput<'objective.created'> = {
       kind: 'objective.created',
       actor,
       subject: subject(id),

@@ -1,35 +1,17 @@
+import type { PrismaClient } from '../db/prisma';
+import { managedRead } from '../db/prisma';
 import type { Sql, SqlTx } from '../db/sql';
+import type { ObjectiveModel, ObjectiveWhereInput } from '../generated/prisma/models';
 import type { ActionOutcome } from '../agent/types';
+import { proposalStatusDiffersSql } from '../proposals/store';
 import type { ProposalStatus } from '../proposals/types';
 import type { Constraints, ObjectiveRecord, ObjectiveStatus, ObjectiveStep, PlannerKind } from './types';
 
 /** SQL for objectives and their steps; the same statements on PGlite and PostgreSQL. */
 
-interface Row {
-  id: string;
-  twin_id: string;
-  owner: string;
-  created_by: string;
-  text: string;
-  playbook: string | null;
-  playbook_snapshot: unknown;
-  params: Record<string, unknown>;
-  constraints: Constraints;
-  deadline: Date | null;
-  step_budget: number;
-  planner: PlannerKind;
-  status: ObjectiveStatus;
-  summary: string | null;
-  planner_state: unknown;
-  steps_used: number;
-  signal_id: string | null;
-  next_run_at: Date | null;
-  claimed_by: string | null;
-  failures: number;
-  created_at: Date;
-  updated_at: Date;
-  finished_at: Date | null;
-}
+// Raw SQL rows have the generated model's shape (columns aliased to its field names), as do
+// Prisma Client's, so toRecord maps both. claimed_until is never read back.
+type Row = Omit<ObjectiveModel, 'claimedUntil'>;
 
 interface StepRow {
   key: string;
@@ -43,37 +25,77 @@ interface StepRow {
   created_at: Date;
 }
 
-const COLUMNS =
-  'id, twin_id, owner, created_by, text, playbook, playbook_snapshot, params, constraints, deadline, step_budget, planner, status, summary, planner_state, steps_used, signal_id, next_run_at, claimed_by, failures, created_at, updated_at, finished_at';
+const FIELDS = {
+  id: 'id',
+  twinId: 'twin_id',
+  owner: 'owner',
+  createdBy: 'created_by',
+  text: 'text',
+  playbook: 'playbook',
+  playbookSnapshot: 'playbook_snapshot',
+  params: 'params',
+  constraints: 'constraints',
+  deadline: 'deadline',
+  stepBudget: 'step_budget',
+  planner: 'planner',
+  status: 'status',
+  summary: 'summary',
+  plannerState: 'planner_state',
+  stepsUsed: 'steps_used',
+  signalId: 'signal_id',
+  nextRunAt: 'next_run_at',
+  claimedBy: 'claimed_by',
+  failures: 'failures',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+  finishedAt: 'finished_at',
+} as const satisfies { [F in keyof Row]: string };
+const COLUMNS = Object.entries(FIELDS)
+  .map(([field, column]) => (field === column ? column : `${column} AS "${field}"`))
+  .join(', ');
+const SELECT = Object.fromEntries(Object.keys(FIELDS).map((f) => [f, true])) as { [F in keyof Row]: true };
 const STEP_COLUMNS = 'key, action, args_hash, proposal_id, proposal_status, outcome, amount_minor, currency, created_at';
 
 const iso = (d: Date | string | null) => (d === null ? null : (d instanceof Date ? d : new Date(d)).toISOString());
 
 const toRecord = (r: Row): ObjectiveRecord => ({
   id: r.id,
-  twin: r.twin_id,
+  twin: r.twinId,
   owner: r.owner,
-  createdBy: r.created_by,
+  createdBy: r.createdBy,
   text: r.text,
   playbook: r.playbook,
-  params: r.params,
-  constraints: r.constraints,
+  params: r.params as Record<string, unknown>,
+  constraints: r.constraints as unknown as Constraints,
   deadline: iso(r.deadline),
-  stepBudget: r.step_budget,
-  planner: r.planner,
-  status: r.status,
+  stepBudget: r.stepBudget,
+  planner: r.planner as PlannerKind,
+  status: r.status as ObjectiveStatus,
   summary: r.summary,
-  stepsUsed: r.steps_used,
-  signal: r.signal_id,
-  createdAt: iso(r.created_at)!,
-  updatedAt: iso(r.updated_at)!,
-  finishedAt: iso(r.finished_at),
-  playbookSnapshot: r.playbook_snapshot,
-  plannerState: r.planner_state,
-  nextRunAt: iso(r.next_run_at),
-  claimedBy: r.claimed_by,
+  stepsUsed: r.stepsUsed,
+  signal: r.signalId,
+  createdAt: iso(r.createdAt)!,
+  updatedAt: iso(r.updatedAt)!,
+  finishedAt: iso(r.finishedAt),
+  playbookSnapshot: r.playbookSnapshot,
+  plannerState: r.plannerState,
+  nextRunAt: iso(r.nextRunAt),
+  claimedBy: r.claimedBy,
   failures: r.failures,
 });
+
+/**
+ * `created_at < $before::timestamptz` as Prisma Client's filter: PostgreSQL keeps microseconds of
+ * the cursor, a JS Date milliseconds, and created_at holds milliseconds, so a cursor with a
+ * sub-millisecond part includes the millisecond it falls in.
+ */
+function createdBefore(before: string): { lt: Date } | { lte: Date } {
+  const fraction = /\.(\d+)/.exec(before)?.[1];
+  const micros = fraction ? Math.round(Number(`0.${fraction}`) * 1e6) : 0;
+  const ms = Date.parse(before.replace(/\.\d+/, '')) + Math.floor(micros / 1000);
+  if (Number.isNaN(ms)) throw new Error(`not a timestamp: ${before}`);
+  return micros % 1000 ? { lte: new Date(ms) } : { lt: new Date(ms) };
+}
 
 const toStep = (r: StepRow): ObjectiveStep => ({
   key: r.key,
@@ -116,10 +138,11 @@ export interface ObjectivePatch {
 
 const isUuid = (id: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
 
-export function createObjectiveStore(sql: Sql) {
+export function createObjectiveStore(sql: Sql, prisma: PrismaClient) {
   return {
     transaction: sql.transaction.bind(sql) as Sql['transaction'],
 
+    // Writes and claims stay raw SQL: inside transactions atomic with journal appends, or the runner's claim.
     async insert(tx: SqlTx, o: NewObjective): Promise<ObjectiveRecord> {
       const rows = await tx.query<Row>(
         `INSERT INTO objectives (id, twin_id, owner, created_by, text, playbook, playbook_snapshot, params, constraints, deadline, step_budget, planner, status, signal_id, next_run_at)
@@ -157,25 +180,14 @@ export function createObjectiveStore(sql: Sql) {
       return rows[0] && toRecord(rows[0]);
     },
 
+    /** The console's listing of a twin's objectives, newest first, by created_at cursor: Prisma Client. */
     async list(q: { twin?: string; status?: ObjectiveStatus; limit?: number; before?: string }): Promise<ObjectiveRecord[]> {
-      const where: string[] = [];
-      const params: unknown[] = [];
-      if (q.twin !== undefined) {
-        params.push(q.twin);
-        where.push(`twin_id = $${params.length}`);
-      }
-      if (q.status) {
-        params.push(q.status);
-        where.push(`status = $${params.length}`);
-      }
-      if (q.before) {
-        params.push(q.before);
-        where.push(`created_at < $${params.length}::timestamptz`);
-      }
-      params.push(Math.min(Math.max(q.limit ?? 50, 1), 500));
-      const rows = await sql.query<Row>(
-        `SELECT ${COLUMNS} FROM objectives ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT $${params.length}`,
-        params,
+      const where: ObjectiveWhereInput = {};
+      if (q.twin !== undefined) where.twinId = q.twin;
+      if (q.status) where.status = q.status;
+      if (q.before) where.createdAt = createdBefore(q.before);
+      const rows = await managedRead(() =>
+        prisma.objective.findMany({ select: SELECT, where, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], take: Math.min(Math.max(q.limit ?? 50, 1), 500) }),
       );
       return rows.map(toRecord);
     },
@@ -212,7 +224,8 @@ export function createObjectiveStore(sql: Sql) {
      * Claims runs that are due for this runner: queued or resumable ones whose time has come,
      * parked ones whose proposals changed since the planner last heard of them, and unfinished
      * ones past their deadline. A run another runner holds is skipped until its lease lapses, or
-     * at once when that runner is dead (its liveness lock is gone).
+     * at once when that runner is dead (its liveness lock is gone). Whether a proposal changed is
+     * the proposals store's condition, embedded so that claiming stays one statement.
      */
     async claim(tx: SqlTx, runner: string, leaseMs: number, limit: number): Promise<ObjectiveRecord[]> {
       const rows = await tx.query<Row>(
@@ -226,8 +239,8 @@ export function createObjectiveStore(sql: Sql) {
                     (o.status IN ('queued', 'running') AND o.next_run_at IS NOT NULL AND o.next_run_at <= now())
                  OR (o.status IN ('running', 'waiting_for_approval') AND o.deadline IS NOT NULL AND o.deadline <= now())
                  OR (o.status IN ('running', 'waiting_for_approval') AND o.next_run_at IS NULL AND EXISTS (
-                       SELECT 1 FROM objective_steps s JOIN proposals p ON p.id = s.proposal_id
-                        WHERE s.objective_id = o.id AND p.status IS DISTINCT FROM s.proposal_status)))
+                       SELECT 1 FROM objective_steps s
+                        WHERE s.objective_id = o.id AND ${proposalStatusDiffersSql('s.proposal_id', 's.proposal_status')})))
              ORDER BY o.created_at
              LIMIT $3
              FOR UPDATE OF o SKIP LOCKED)

@@ -1,15 +1,19 @@
+import { isUniqueViolation } from '../db/errors';
+import type { PrismaClient } from '../db/prisma';
 import type { Sql, SqlTx } from '../db/sql';
 import { ConflictError, InputError, NotFoundError } from '../errors/errors';
 import { parseInput } from '../errors/input';
 import type { JournalService } from '../journal/service';
-import { ActorSchema } from '../journal/types';
+import { ActorSchema } from '../journal/contract';
 import type { Logger } from '../log/logger';
 import { generateKey, parseKey, secretMatches } from './keys';
-import { createPeopleStore, isUniqueViolation } from './store';
+import { createPeopleStore } from './store';
 import { appRoles, isId, NewUserSchema, TextSchema, slugOf, type ApiKeyInfo, type IssuedKey, type NewUser, type Principal, type User } from './types';
 
 export interface PeopleServiceOptions {
   sql: Sql;
+  /** For the management listings (Prisma Client); everything else goes through sql. */
+  prisma: PrismaClient;
   journal: Pick<JournalService, 'append'>;
   log: Logger;
 }
@@ -40,7 +44,7 @@ const KEY_ID = /^[0-9a-f]{12}$/;
  */
 export function createPeopleService(opts: PeopleServiceOptions) {
   const { journal, log } = opts;
-  const store = createPeopleStore(opts.sql);
+  const store = createPeopleStore(opts.sql, opts.prisma);
   /** Keys whose last use this process is recording right now. */
   const touching = new Set<string>();
 

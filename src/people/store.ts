@@ -1,22 +1,12 @@
+import type { PrismaClient } from '../db/prisma';
+import { managedRead } from '../db/prisma';
 import type { Sql, SqlTx } from '../db/sql';
+import type { ApiKeyModel, UserModel } from '../generated/prisma/models';
+import { leftJoinTwinOwnerSql } from '../twins/store';
 import type { ApiKeyInfo, User } from './types';
 
-interface UserRow {
-  id: string;
-  name: string;
-  roles: string[];
-  created_at: Date;
-  disabled_at: Date | null;
-}
-
-interface KeyRow {
-  id: string;
-  principal: string;
-  label: string | null;
-  created_at: Date;
-  last_used_at: Date | null;
-  revoked_at: Date | null;
-}
+/** A key as listed: never the hash (what authenticates it). */
+type KeyRow = Omit<ApiKeyModel, 'hash'>;
 
 /** What authentication needs about a key, read in one query. */
 export interface KeyLookup {
@@ -33,38 +23,37 @@ export interface KeyLookup {
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-const toUser = (r: UserRow): User => ({
+// Raw SQL and Prisma Client rows alike have the generated models' shape (the raw columns are
+// aliased to the field names), so one function per table maps them to the domain types.
+const toUser = (r: UserModel): User => ({
   id: r.id,
   name: r.name,
   roles: r.roles ?? [],
-  createdAt: r.created_at.toISOString(),
-  disabledAt: iso(r.disabled_at),
+  createdAt: r.createdAt.toISOString(),
+  disabledAt: iso(r.disabledAt),
 });
 
 const toKey = (r: KeyRow): ApiKeyInfo => ({
   id: r.id,
   principal: r.principal,
   label: r.label,
-  createdAt: r.created_at.toISOString(),
-  lastUsedAt: iso(r.last_used_at),
-  revokedAt: iso(r.revoked_at),
+  createdAt: r.createdAt.toISOString(),
+  lastUsedAt: iso(r.lastUsedAt),
+  revokedAt: iso(r.revokedAt),
 });
 
-const USER_COLUMNS = 'id, name, roles, created_at, disabled_at';
+const USER_COLUMNS = 'id, name, roles, created_at AS "createdAt", disabled_at AS "disabledAt"';
 // Never the hash: listing keys must not hand out what authenticates them.
-const KEY_COLUMNS = 'id, principal, label, created_at, last_used_at, revoked_at';
+const KEY_COLUMNS = 'id, principal, label, created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"';
+const KEY_SELECT = { id: true, principal: true, label: true, createdAt: true, lastUsedAt: true, revokedAt: true } as const;
 
-/** PostgreSQL's unique_violation, as both pg and PGlite report it. */
-export function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: string } | null)?.code === '23505';
-}
-
-export function createPeopleStore(sql: Sql) {
+export function createPeopleStore(sql: Sql, prisma: PrismaClient) {
   return {
     transaction: sql.transaction.bind(sql),
 
+    // Writes inside the caller's raw transaction (atomic with its journal append): raw SQL, never Prisma.
     async insertUser(tx: SqlTx, u: { id: string; name: string; roles: string[] }): Promise<User> {
-      const [row] = await tx.query<UserRow>(`INSERT INTO users (id, name, roles) VALUES ($1, $2, $3::text[]) RETURNING ${USER_COLUMNS}`, [
+      const [row] = await tx.query<UserModel>(`INSERT INTO users (id, name, roles) VALUES ($1, $2, $3::text[]) RETURNING ${USER_COLUMNS}`, [
         u.id,
         u.name,
         u.roles,
@@ -73,12 +62,13 @@ export function createPeopleStore(sql: Sql) {
     },
 
     async getUser(id: string): Promise<User | undefined> {
-      const [row] = await sql.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE id = $1`, [id]);
+      const [row] = await sql.query<UserModel>(`SELECT ${USER_COLUMNS} FROM users WHERE id = $1`, [id]);
       return row && toUser(row);
     },
 
+    /** Management listing (admin): Prisma Client. */
     async listUsers(): Promise<User[]> {
-      return (await sql.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users ORDER BY id`)).map(toUser);
+      return (await managedRead(() => prisma.user.findMany({ orderBy: { id: 'asc' } }))).map(toUser);
     },
 
     /** Serializes first-start checks across processes sharing one PostgreSQL (no-op cost on PGlite). */
@@ -103,10 +93,13 @@ export function createPeopleStore(sql: Sql) {
       return row && toKey(row);
     },
 
+    /** Management listing (admin, `regent users`): Prisma Client. */
     async listKeys(principal?: string): Promise<ApiKeyInfo[]> {
-      const rows = principal
-        ? await sql.query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE principal = $1 ORDER BY created_at, id`, [principal])
-        : await sql.query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys ORDER BY principal, created_at, id`);
+      const rows = await managedRead(() =>
+        principal
+          ? prisma.apiKey.findMany({ select: KEY_SELECT, where: { principal }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })
+          : prisma.apiKey.findMany({ select: KEY_SELECT, orderBy: [{ principal: 'asc' }, { createdAt: 'asc' }, { id: 'asc' }] }),
+      );
       return rows.map(toKey);
     },
 
@@ -122,6 +115,8 @@ export function createPeopleStore(sql: Sql) {
     /**
      * The key with its principal's state, in one indexed query per request. The joins go through
      * primary keys (the `user:`/`twin:` prefix is stripped), so their cost does not grow with the tables.
+     * A twin's owner comes from the join the twins store exports (one round trip per request).
+     * Raw SQL: it runs on every authenticated request, where Prisma Client's overhead would show.
      */
     async lookupKey(id: string): Promise<KeyLookup | undefined> {
       const [r] = await sql.query<{
@@ -143,7 +138,7 @@ export function createPeopleStore(sql: Sql) {
                 t.id AS twin_id, t.owner AS twin_owner, o.id AS owner_id, o.disabled_at AS owner_disabled_at
            FROM api_keys k
            LEFT JOIN users u ON u.id = CASE WHEN k.principal LIKE 'user:%' THEN substr(k.principal, 6) END
-           LEFT JOIN twins t ON t.id = CASE WHEN k.principal LIKE 'twin:%' THEN substr(k.principal, 6) END
+           ${leftJoinTwinOwnerSql(`CASE WHEN k.principal LIKE 'twin:%' THEN substr(k.principal, 6) END`, 't')}
            LEFT JOIN users o ON o.id = CASE WHEN t.owner LIKE 'user:%' THEN substr(t.owner, 6) END
           WHERE k.id = $1`,
         [id],
@@ -161,6 +156,7 @@ export function createPeopleStore(sql: Sql) {
     },
 
     /** Records use, at most once a minute per key: sign-ins must not turn every request into a write. */
+    // Raw SQL: on the per-request path, like lookupKey.
     async touchKey(id: string): Promise<void> {
       await sql.query(
         `UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`,

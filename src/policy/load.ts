@@ -4,11 +4,12 @@
  * keep the last good bundle in force.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseYamlDocuments } from '../yaml/documents';
-import { dotted, valueAt, type Path } from '../yaml/positions';
-import type { z } from 'zod';
+import { readYamlSources } from '../yaml/folder';
+import { valueAt, type Path } from '../yaml/positions';
+import { byFile, byPosition, formatProblem, issueProblems, knownFields, type YamlProblem } from '../yaml/problems';
 import { CompileError, compileBundle, type AuthoritySource, type PolicyBundle } from './engine';
 import { AuthoritySchema, type AuthorityDoc } from './schema';
 import { OUTCOME_RANK } from './types';
@@ -19,86 +20,24 @@ export interface PolicySource {
   text: string;
 }
 
-export interface LoadError {
-  file: string;
-  /** 1-based; 0 when the problem is not at a line (a missing directory). */
-  line: number;
-  message: string;
-}
+/** A problem at `file:line` (line 0 when it is not at a line: a missing directory). */
+export type LoadError = YamlProblem;
 
 export type LoadResult = { ok: true; bundle: PolicyBundle } | { ok: false; errors: LoadError[] };
 
-export function formatLoadError(e: LoadError): string {
-  return e.line > 0 ? `${e.file}:${e.line}: ${e.message}` : `${e.file}: ${e.message}`;
-}
+/** `file:line: message`, for the CLI and logs. */
+export const formatLoadError = formatProblem;
 
 /** `sha256:<hex>` over the sources sorted by name, so the order files are read in never matters. */
 export function bundleVersion(sources: readonly PolicySource[]): string {
   const hash = createHash('sha256');
-  for (const s of [...sources].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0))) {
+  for (const s of [...sources].sort(byFile)) {
     // Length-prefixed so that no two different sets of files hash the same.
     hash.update(`${Buffer.byteLength(s.file)}:${s.file}\n${Buffer.byteLength(s.text)}:`);
     hash.update(s.text);
     hash.update('\n');
   }
   return `sha256:${hash.digest('hex')}`;
-}
-
-/** The field names zod accepts at a path, for "did you mean" hints. */
-function knownFields(path: Path): string[] {
-  let s: any = AuthoritySchema;
-  const unwrap = () => {
-    while (s?._zod?.def && ['optional', 'nullable', 'default'].includes(s._zod.def.type)) s = s._zod.def.innerType;
-    if (s?._zod?.def?.type === 'union') s = s._zod.def.options.find((o: any) => o._zod.def.type === 'object') ?? s;
-  };
-  unwrap();
-  for (const seg of path) {
-    if (typeof seg === 'number' && s?._zod?.def?.type === 'array') s = s._zod.def.element;
-    else if (s?._zod?.def?.type === 'object') s = s._zod.def.shape[seg];
-    else return [];
-    unwrap();
-  }
-  return s?._zod?.def?.type === 'object' ? Object.keys(s._zod.def.shape) : [];
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length]!;
-}
-
-function unknownFieldMessage(key: string, path: Path): string {
-  const known = knownFields(path);
-  const near = known
-    .filter((k) => editDistance(k, key) <= Math.max(1, Math.floor(k.length / 3)))
-    .sort((a, b) => editDistance(a, key) - editDistance(b, key));
-  const where = path.length ? ` in ${dotted(path)}` : '';
-  const hint = near.length ? ` (did you mean ${near[0]}?)` : known.length ? ` (known fields: ${known.join(', ')})` : '';
-  return `unknown field "${key}"${where}${hint}`;
-}
-
-function issueErrors(issue: z.core.$ZodIssue, data: unknown, file: string, lineOf: (p: Path) => number): LoadError[] {
-  const path = issue.path as Path;
-  if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => ({ file, line: lineOf([...path, key]), message: unknownFieldMessage(key, path) }));
-  }
-  if (valueAt(data, path) === undefined && (issue.code === 'invalid_type' || issue.message === 'required')) {
-    return [{ file, line: lineOf(path), message: `missing required field "${dotted(path)}"` }];
-  }
-  // zod's own wording ("Invalid input: …") is replaced; messages written in the schema are kept.
-  const message =
-    issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')
-      ? `expected ${issue.expected}, got ${JSON.stringify(valueAt(data, path))}`
-      : issue.message;
-  return [{ file, line: lineOf(path), message: path.length ? `${dotted(path)}: ${message}` : message }];
 }
 
 interface Parsed {
@@ -117,8 +56,9 @@ function parseSource(src: PolicySource, into: Parsed) {
     // A malformed amount fails both its own check and the currency check: report it once.
     const seen = new Set<string>();
     const errors: LoadError[] = [];
+    const ctx = { data, file: src.file, lineOf, knownFields: (path: Path) => knownFields(AuthoritySchema, path), suggest: true };
     for (const issue of parsed.error.issues) {
-      for (const e of issueErrors(issue, data, src.file, lineOf)) {
+      for (const e of issueProblems(issue, ctx)) {
         const key = `${e.line}\u0000${e.message}`;
         if (!seen.has(key)) errors.push(e);
         seen.add(key);
@@ -173,11 +113,9 @@ function crossCheck(sources: AuthoritySource[], knownIds: Set<string>): LoadErro
   return errors;
 }
 
-const byPosition = (a: LoadError, b: LoadError) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line);
-
 /** Validates and compiles in-memory sources (files of a directory, or a version kept elsewhere). */
 export function loadBundleFromSources(sources: readonly PolicySource[]): LoadResult {
-  const sorted = [...sources].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  const sorted = [...sources].sort(byFile);
   const parsed: Parsed = { sources: [], errors: [], ids: new Set() };
   for (const src of sorted) parseSource(src, parsed);
   parsed.errors.push(...crossCheck(parsed.sources, parsed.ids));
@@ -207,7 +145,6 @@ export type ReadResult = { ok: true; sources: PolicySource[] } | { ok: false; er
 export function readPolicySources(dir: string): ReadResult {
   const root = basename(resolve(dir));
   const authorities = join(dir, 'authorities');
-  const label = (name: string) => `${root}/authorities/${name}`;
   if (!existsSync(authorities) || !statSync(authorities).isDirectory()) {
     return {
       ok: false,
@@ -216,10 +153,7 @@ export function readPolicySources(dir: string): ReadResult {
       ],
     };
   }
-  const names = readdirSync(authorities)
-    .filter((n) => /\.ya?ml$/.test(n))
-    .sort();
-  return { ok: true, sources: names.map((n) => ({ file: label(n), text: readFileSync(join(authorities, n), 'utf8') })) };
+  return { ok: true, sources: readYamlSources(dir, 'authorities') };
 }
 
 /** Loads and compiles a policies directory. */

@@ -6,6 +6,7 @@ import type { JournalService } from '../journal/service';
 import type { Logger } from '../log/logger';
 import { toDecimal, toMinor } from './amount';
 import { decide, type PolicyBundle } from './engine';
+import { policyHistoryOf } from './history';
 import { formatLoadError, loadBundleFromSources, readPolicySources, type LoadError, type PolicySource } from './load';
 import type { Booking, PolicyStore, PolicySummary, StoredPolicyVersion, TotalKey } from './store';
 import { totalId } from './store';
@@ -302,7 +303,7 @@ export function createPolicyService(opts: PolicyServiceOptions) {
     /** Keeps reserved amounts as spent (executed). */
     commit: (ref: string, within?: SqlTx) => store.commit(ref, within),
 
-    versions: (limit?: number) => store.listVersions(limit),
+    ...policyHistoryOf(store),
 
     async getVersion(version: string): Promise<StoredPolicyVersion> {
       const v = await store.getVersion(version);

@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import type { PrismaClient } from '../db/prisma';
+import { managedRead } from '../db/prisma';
 import type { Sql, SqlTx } from '../db/sql';
+import type { PolicyVersionModel } from '../generated/prisma/models';
 import type { PolicySource } from './load';
 
 /** SQL for policy versions and running totals; the same statements on PGlite and PostgreSQL. */
@@ -44,7 +47,19 @@ export interface ReservationRow extends TotalKey {
 
 const iso = (d: Date | string) => (d instanceof Date ? d : new Date(d)).toISOString();
 
-export function createPolicyStore(sql: Sql) {
+/** A recorded version as Prisma Client reads it (sources left out of listings). */
+const toVersion = <R extends Omit<PolicyVersionModel, 'sources'> & { sources?: PolicyVersionModel['sources'] }>(
+  r: R,
+): R extends { sources: unknown } ? StoredPolicyVersion : Omit<StoredPolicyVersion, 'sources'> =>
+  ({
+    version: r.version,
+    ...(r.sources !== undefined ? { sources: r.sources as unknown as PolicySource[] } : {}),
+    summary: r.summary as unknown as PolicySummary,
+    loadedBy: r.loadedBy,
+    createdAt: iso(r.createdAt),
+  }) as never;
+
+export function createPolicyStore(sql: Sql, prisma: PrismaClient) {
   return {
     transaction: sql.transaction.bind(sql) as Sql['transaction'],
 
@@ -57,27 +72,31 @@ export function createPolicyStore(sql: Sql) {
       return rows.length > 0;
     },
 
+    /** Policy history (admin, `regent policy versions`/`diff`): Prisma Client. */
     async getVersion(version: string): Promise<StoredPolicyVersion | undefined> {
-      const rows = await sql.query<{ version: string; sources: PolicySource[]; summary: PolicySummary; loaded_by: string; created_at: Date }>(
-        'SELECT version, sources, summary, loaded_by, created_at FROM policy_versions WHERE version = $1',
-        [version],
-      );
-      const r = rows[0];
-      return r && { version: r.version, sources: r.sources, summary: r.summary, loadedBy: r.loaded_by, createdAt: iso(r.created_at) };
+      const r = await managedRead(() => prisma.policyVersion.findUnique({ where: { version } }));
+      return r ? toVersion(r) : undefined;
     },
 
+    /** Policy history, newest first: Prisma Client. */
     async listVersions(limit = 100): Promise<Omit<StoredPolicyVersion, 'sources'>[]> {
-      const rows = await sql.query<{ version: string; summary: PolicySummary; loaded_by: string; created_at: Date }>(
-        'SELECT version, summary, loaded_by, created_at FROM policy_versions ORDER BY created_at DESC, version LIMIT $1',
-        [limit],
+      if (!Number.isInteger(limit) || limit < 0) throw new Error(`listVersions: limit must be a non-negative integer, not ${limit}`);
+      const rows = await managedRead(() =>
+        prisma.policyVersion.findMany({
+          select: { version: true, summary: true, loadedBy: true, createdAt: true },
+          orderBy: [{ createdAt: 'desc' }, { version: 'asc' }],
+          take: limit,
+        }),
       );
-      return rows.map((r) => ({ version: r.version, summary: r.summary, loadedBy: r.loaded_by, createdAt: iso(r.created_at) }));
+      return rows.map(toVersion);
     },
 
     /**
      * Locks the running totals for `keys` (creating missing ones at zero) in a fixed order, so
      * two decisions touching the same totals never deadlock, and returns them.
      */
+    // Raw SQL from here on: running totals are locked and moved inside the decision's transaction,
+    // atomic with its journal append, on the hot path of every action request.
     async lockTotals(tx: SqlTx, keys: readonly TotalKey[]): Promise<Map<string, bigint>> {
       const sorted = [...new Map(keys.map((k) => [totalId(k), k])).values()].sort((a, b) => totalId(a).localeCompare(totalId(b)));
       const out = new Map<string, bigint>();

@@ -74,12 +74,12 @@ export async function benchPipeline(o: {
       checkpointIntervalMs: 10_000,
     });
     await journal.start();
-    const policy = createPolicyService({ dir: policiesDir, store: createPolicyStore(db.sql), journal, log: o.log });
+    const policy = createPolicyService({ dir: policiesDir, store: createPolicyStore(db.sql, db.prisma), journal, log: o.log });
     const loaded = await policy.start();
     if (!loaded.ok) throw new Error('the bench authority did not load');
-    const people = createPeopleService({ sql: db.sql, journal, log: o.log });
+    const people = createPeopleService({ sql: db.sql, prisma: db.prisma, journal, log: o.log });
     await people.addUser({ id: 'bench-exec', name: 'Bench Executive', roles: ['executive'] }, 'system');
-    const twins = createTwinService({ sql: db.sql, journal, people, policy, log: o.log });
+    const twins = createTwinService({ sql: db.sql, prisma: db.prisma, journal, people, policy, log: o.log });
     await twins.create({ id: 'bench-twin', owner: 'user:bench-exec', authority: 'bench-twin', mode: 'execute' }, 'user:bench-exec');
     await seedSandbox(db.sql);
     const registry = createRegistry([

@@ -1,7 +1,7 @@
 import type { Connector } from '../connectors/types';
 import { detached, type SqlTx } from '../db/sql';
 import type { JournalService } from '../journal/service';
-import type { AppendInput } from '../journal/types';
+import type { AppendInput } from '../journal/contract';
 import type { Logger } from '../log/logger';
 import type { PolicyService } from '../policy/service';
 import type { Decision, DecisionRequest } from '../policy/types';

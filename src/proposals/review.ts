@@ -60,7 +60,7 @@ export function createReview(ctx: ProposalContext, exec: { kick: () => void; set
             kind: 'proposal.reviewed',
             actor: me,
             subject: subject(p.id),
-            data: { decision: 'comment', comment: input.comment },
+            data: { decision: 'comment', comment: input.comment! },
             policyVersion: p.policyVersion,
           },
         ]);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Sql, SqlTx } from '../db/sql';
 import type { Decision } from '../policy/types';
+import { joinTwinNotHaltedSql } from '../twins/store';
 import type { ApprovalState, AuditVerdict, InDoubt, Proposal, ProposalStatus, Reconciliation, Review, ReviewDecision } from './types';
 
 /** SQL for proposals and their reviews; the same statements on PGlite and PostgreSQL. */
@@ -103,6 +104,14 @@ const PATCH_COLUMNS: Record<keyof ProposalPatch, [string, string]> = {
 };
 
 const JSON_FIELDS = new Set(['args', 'decision', 'approval', 'result', 'inDoubt', 'reconciliation']);
+
+/**
+ * A SQL condition for another folder's hot query (the objective runner's claim): the proposal
+ * whose id is the SQL expression `id` exists and its status is not `status` (a SQL expression
+ * too: columns, never user input). An EXISTS the planner can turn into a join.
+ */
+export const proposalStatusDiffersSql = (id: string, status: string): string =>
+  `EXISTS (SELECT 1 FROM proposals WHERE proposals.id = ${id} AND proposals.status IS DISTINCT FROM ${status})`;
 
 export function createProposalStore(sql: Sql) {
   return {
@@ -277,20 +286,18 @@ export function createProposalStore(sql: Sql) {
      * Claims due work for this executor: approved proposals whose retry time has come, and
      * executing ones whose executor died (its liveness lock is gone: at once) or whose claim
      * lapsed (an executor alive but stuck, or one that never registered). Skips what another
-     * executor holds, what expired, and everything while the global or the twin's kill switch is
-     * engaged.
+     * executor holds, what expired, and everything while the twin is halted (twins' rule, joined
+     * in this statement so that claiming stays one round trip).
      */
     async claim(tx: SqlTx, executor: string, leaseMs: number, limit: number): Promise<Proposal[]> {
       const rows = await tx.query<Row>(
         `UPDATE proposals SET status = 'executing', claimed_by = $1, claimed_until = now() + ($2::int * interval '1 millisecond'),
                 attempts = attempts + 1, updated_at = now()
           WHERE id IN (
-            SELECT p.id FROM proposals p JOIN twins t ON t.id = p.twin_id
+            SELECT p.id FROM proposals p ${joinTwinNotHaltedSql('p.twin_id')}
              WHERE ((p.status = 'approved' AND (p.next_attempt_at IS NULL OR p.next_attempt_at <= now()))
                  OR (p.status = 'executing' AND (p.claimed_until < now() OR regent_holder_dead(p.claimed_by))))
                AND (p.expires_at IS NULL OR p.expires_at > now())
-               AND NOT t.killed
-               AND NOT EXISTS (SELECT 1 FROM switches s WHERE s.name = 'kill' AND s.engaged)
              ORDER BY p.created_at
              LIMIT $3
              FOR UPDATE OF p SKIP LOCKED)
@@ -315,12 +322,21 @@ export function createProposalStore(sql: Sql) {
       return rows.map(toProposal);
     },
 
-    /** How many proposals are in each of `statuses` (absent ones count 0). */
-    async countByStatus(statuses: readonly ProposalStatus[]): Promise<Record<string, number>> {
-      const rows = await sql.query<{ status: string; n: string | number }>(
-        'SELECT status, count(*) AS n FROM proposals WHERE status = ANY($1::text[]) GROUP BY status',
-        [statuses],
-      );
+    /**
+     * How many proposals are in each of `statuses` (absent ones count 0); with `exceptKeyPrefix`,
+     * leaving out those whose idempotency key starts with it (a benchmark's warm-up).
+     */
+    async countByStatus(statuses: readonly ProposalStatus[], o: { exceptKeyPrefix?: string } = {}): Promise<Record<string, number>> {
+      const rows =
+        o.exceptKeyPrefix === undefined
+          ? await sql.query<{ status: string; n: string | number }>(
+              'SELECT status, count(*) AS n FROM proposals WHERE status = ANY($1::text[]) GROUP BY status',
+              [statuses],
+            )
+          : await sql.query<{ status: string; n: string | number }>(
+              'SELECT status, count(*) AS n FROM proposals WHERE status = ANY($1::text[]) AND NOT starts_with(idempotency_key, $2) GROUP BY status',
+              [statuses, o.exceptKeyPrefix],
+            );
       return Object.fromEntries(statuses.map((s) => [s, Number(rows.find((r) => r.status === s)?.n ?? 0)]));
     },
 

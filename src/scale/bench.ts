@@ -11,7 +11,9 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { openScratchDatabase } from '../db/scratch';
 import { BENCH_AUTHORITY } from '../proposals/bench';
+import { createProposalStore } from '../proposals/store';
 import { generateSigningKey, signingKeyToString } from '../journal/note';
+import { createJournalQuery } from '../journal/query';
 import type { Logger } from '../log/logger';
 
 export interface ScaleBenchResult {
@@ -192,17 +194,14 @@ export async function benchScale(o: {
 
     // Afterwards: every acknowledged proposal executed (none left approved or executing), and
     // the journal has one entry per seq up to its head.
-    const sql = scratch.db.sql;
+    const proposals = createProposalStore(scratch.db.sql);
     let counts: Record<string, number> = {};
     for (let i = 0; i < 300; i++) {
-      const rows = await sql.query<{ status: string; n: string }>(`SELECT status, count(*) AS n FROM proposals WHERE idempotency_key NOT LIKE 'warm-%' GROUP BY status`);
-      counts = Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+      counts = await proposals.countByStatus(['approved', 'executing', 'executed'], { exceptKeyPrefix: 'warm-' });
       if (!counts.approved && !counts.executing) break;
       await sleep(100);
     }
-    const [j] = await sql.query<{ n: string; size: string; max: string | null }>(
-      'SELECT (SELECT count(*) FROM journal_entries) AS n, (SELECT size FROM journal_head) AS size, (SELECT max(seq) FROM journal_entries) AS max',
-    );
+    const contiguous = await createJournalQuery(scratch.db.sql).contiguous();
     const acknowledged = results.reduce((a, r) => a + r['2xx'], 0);
     const p50s = results.map((r) => r.latency.p50).sort((a, b) => a - b);
     return {
@@ -218,7 +217,7 @@ export async function benchScale(o: {
       executed: counts.executed ?? 0,
       errors: results.reduce((a, r) => a + r.errors, 0),
       non_2xx: results.reduce((a, r) => a + r.non2xx, 0),
-      journal_contiguous: Number(j!.n) === Number(j!.size) && Number(j!.max ?? 0) === Number(j!.size),
+      journal_contiguous: contiguous,
     };
   } finally {
     for (const s of servers) await stop(s, 'SIGTERM').catch(() => undefined);

@@ -6,7 +6,10 @@
 import { compileInputSchema } from '../connectors/schema';
 import type { Logger } from '../log/logger';
 import { conditionProblems } from '../policy/conditions';
-import { byPosition, folderFingerprint, parseDocuments, readDocumentSources, type DocumentSource, type LoadError } from '../objectives/documents';
+import { parseDocuments, type YamlSource } from '../yaml/documents';
+import { createCatalog } from '../yaml/catalog';
+import { folderFingerprint, readYamlSources } from '../yaml/folder';
+import { byPosition, type YamlProblem as LoadError } from '../yaml/problems';
 import type { Playbook } from '../objectives/playbooks';
 import { malformed, references } from '../objectives/template';
 import { SignalRuleSchema, type SignalRule } from './types';
@@ -19,7 +22,7 @@ export type RuleLoad = { ok: true; rules: SignalRule[] } | { ok: false; errors: 
  * Parses and checks rules. With `playbooks`, each rule's playbook must exist and its params must
  * be parameters of that playbook (a typo would otherwise only show when a signal arrives).
  */
-export function loadRulesFromSources(sources: readonly DocumentSource[], playbooks?: ReadonlyMap<string, Playbook>): RuleLoad {
+export function loadRulesFromSources(sources: readonly YamlSource[], playbooks?: ReadonlyMap<string, Playbook>): RuleLoad {
   const { docs, errors } = parseDocuments(sources, SignalRuleSchema, 'SignalRule');
   const seen = new Map<string, string>();
   const rules: SignalRule[] = [];
@@ -61,51 +64,34 @@ export function loadRulesFromSources(sources: readonly DocumentSource[], playboo
 }
 
 export const loadRules = (dir: string, playbooks?: ReadonlyMap<string, Playbook>): RuleLoad =>
-  loadRulesFromSources(readDocumentSources(dir, 'signals'), playbooks);
+  loadRulesFromSources(readYamlSources(dir, 'signals'), playbooks);
 
 /** The rules in force; an invalid edit is refused (logged with file:line) and the last good set stays. */
 export function createRuleCatalog(dir: string, log: Logger, playbooks: () => ReadonlyMap<string, Playbook>, opts: { checkEveryMs?: number } = {}) {
-  let current: SignalRule[] = [];
-  let errors: LoadError[] = [];
-  let fingerprint: string | undefined;
-  let checkedAt = 0;
-
-  function refresh(force = false): void {
-    const now = Date.now();
-    if (!force && now - checkedAt < (opts.checkEveryMs ?? 1000)) return;
-    checkedAt = now;
-    const known = playbooks();
-    const fp = `${folderFingerprint(dir, 'signals')}:${[...known.keys()].sort().join(',')}`;
-    if (fp === fingerprint) return;
-    fingerprint = fp;
-    const r = loadRules(dir, known);
-    if (r.ok) {
-      current = r.rules;
-      errors = [];
-      log.info('signal rules loaded', { rules: current.map((x) => x.doc.id) });
-    } else {
-      errors = r.errors;
-      log.error('signal rules refused; the last good set stays in force', {
-        errors: r.errors.map((e) => `${e.file}:${e.line}: ${e.message}`),
-        inForce: current.map((x) => x.doc.id),
-      });
-    }
-  }
-
+  const catalog = createCatalog({
+    name: 'signal rules',
+    listedAs: 'rules',
+    empty: [] as SignalRule[],
+    ids: (set) => set.map((x) => x.doc.id),
+    // The rules are checked against the playbooks: a playbook added or removed is a change too.
+    source: () => {
+      const known = playbooks();
+      return {
+        fingerprint: `${folderFingerprint(dir, 'signals')}:${[...known.keys()].sort().join(',')}`,
+        read: () => {
+          const r = loadRules(dir, known);
+          return r.ok ? { ok: true, set: r.rules } : r;
+        },
+      };
+    },
+    log,
+    ...opts,
+  });
   return {
-    load(): { ok: boolean; errors: LoadError[] } {
-      refresh(true);
-      return { ok: errors.length === 0, errors };
-    },
-    forType(type: string): SignalRule[] {
-      refresh();
-      return current.filter((r) => r.doc.signal === type);
-    },
-    list(): SignalRule[] {
-      refresh();
-      return current;
-    },
-    errors: (): LoadError[] => errors,
+    load: catalog.load,
+    forType: (type: string): SignalRule[] => catalog.current().filter((r) => r.doc.signal === type),
+    list: (): SignalRule[] => catalog.current(),
+    errors: catalog.errors,
   };
 }
 

@@ -11,7 +11,7 @@ import { ConflictError, InputError, RegentError } from '../errors/errors';
 import { firstIssueAt, parseInput } from '../errors/input';
 import { canonicalize } from '../journal/jcs';
 import type { JournalService } from '../journal/service';
-import type { AppendInput } from '../journal/types';
+import type { AppendInput } from '../journal/contract';
 import type { Logger } from '../log/logger';
 import { addDuration, parseDuration } from '../policy/time';
 import type { ObjectiveService, PreparedObjective } from '../objectives/service';

@@ -1,10 +1,11 @@
+import { isUniqueViolation } from '../db/errors';
+import type { PrismaClient } from '../db/prisma';
 import type { Sql, SqlTx } from '../db/sql';
 import { ConflictError, InputError, NotFoundError, UnavailableError } from '../errors/errors';
 import { parseInput } from '../errors/input';
 import type { JournalService } from '../journal/service';
 import type { Logger } from '../log/logger';
 import { checkActor, type PeopleService } from '../people/service';
-import { isUniqueViolation } from '../people/store';
 import { isId, type IssuedKey, type Principal } from '../people/types';
 import { can } from '../policy/roles';
 import type { PolicyService } from '../policy/service';
@@ -14,6 +15,8 @@ import { ModeSchema, NewTwinSchema, type KillSwitchState, type NewTwin, type Twi
 
 export interface TwinServiceOptions {
   sql: Sql;
+  /** For the management listings (Prisma Client); everything else goes through sql. */
+  prisma: PrismaClient;
   journal: Pick<JournalService, 'append'>;
   people: Pick<PeopleService, 'findUser' | 'issueKeyIn'>;
   /** Absent where no policy is loaded (some CLI commands): creating a twin is then refused. */
@@ -33,7 +36,7 @@ function visible(principal: Principal, twin: Twin): boolean {
  */
 export function createTwinService(opts: TwinServiceOptions) {
   const { journal, people, policy } = opts;
-  const store = createTwinStore(opts.sql);
+  const store = createTwinStore(opts.sql, opts.prisma);
 
   async function get(id: string): Promise<Twin> {
     const twin = isId(id) ? await store.get(id) : undefined;

@@ -1,11 +1,14 @@
 import { LineCounter, parseAllDocuments } from 'yaml';
+import type { z } from 'zod';
 import { lineFinder, type Path } from './positions';
+import { issueProblems, knownFields, type YamlProblem } from './problems';
 
-/** A problem in a YAML file, at a line (1-based). */
-export interface YamlProblem {
+export type { YamlProblem };
+
+/** One YAML file: its label in messages (e.g. policies/playbooks/renewal-discount.yaml) and its text. */
+export interface YamlSource {
   file: string;
-  line: number;
-  message: string;
+  text: string;
 }
 
 /** A checked document with where it came from, so later checks can still say `file:line`. */
@@ -22,7 +25,7 @@ export interface Located<T> {
  * playbooks and signal rules.
  */
 export function parseYamlDocuments<T>(
-  src: { file: string; text: string },
+  src: YamlSource,
   kind: string,
   check: (data: unknown, lineOf: (path: Path) => number) => { ok: true; doc: T } | { ok: false; errors: YamlProblem[] },
 ): { docs: Located<T>[]; errors: YamlProblem[] } {
@@ -57,5 +60,32 @@ export function parseYamlDocuments<T>(
     else errors.push(...r.errors);
   }
   if (found === 0 && errors.length === 0) errors.push({ file: src.file, line: 1, message: `no ${kind} document in this file` });
+  return { docs, errors };
+}
+
+/**
+ * Parses every document of every source against `schema`; `kind` names the document type in
+ * messages. An unknown field's message lists the fields of `fieldsOf(data)` (default: `schema`),
+ * for a union whose options a document's own field tells apart.
+ */
+export function parseDocuments<T>(
+  sources: readonly YamlSource[],
+  schema: z.ZodType<T>,
+  kind: string,
+  fieldsOf: (data: unknown) => z.ZodType | undefined = () => schema,
+): { docs: Located<T>[]; errors: YamlProblem[] } {
+  const docs: Located<T>[] = [];
+  const errors: YamlProblem[] = [];
+  for (const src of sources) {
+    const r = parseYamlDocuments(src, kind, (data, lineOf) => {
+      const checked = schema.safeParse(data);
+      if (checked.success) return { ok: true, doc: checked.data };
+      const fields = fieldsOf(data);
+      const ctx = { data, file: src.file, lineOf, knownFields: (path: Path) => knownFields(fields, path) };
+      return { ok: false, errors: checked.error.issues.flatMap((issue) => issueProblems(issue, ctx)) };
+    });
+    docs.push(...r.docs);
+    errors.push(...r.errors);
+  }
   return { docs, errors };
 }

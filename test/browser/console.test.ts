@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
+import { JOURNAL_KINDS } from '../../src/journal/contract';
 import {
   ARTIFACTS,
   AUTHORITY,
@@ -409,6 +410,12 @@ describeBrowser('the web console', () => {
     await signIn(w, s.url, keys.audrey!);
     expect(await w.page.getByRole('link', { name: 'Journal' }).getAttribute('aria-current')).toBe('page');
     await w.page.getByText(/intact/).waitFor({ timeout: 20_000 });
+
+    // The Kind filter suggests the kinds the server names (GET /v1/journal/kinds), not a copy.
+    await w.page.waitForFunction(() => (document.querySelector('form.filters datalist') as HTMLDataListElement | null)?.options.length);
+    const offered = await w.page.locator('form.filters datalist option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    expect(offered).toEqual((await s.api('GET', '/v1/journal/kinds', keys.audrey!)).body!.kinds);
+    expect(offered).toEqual([...JOURNAL_KINDS]);
 
     await w.page.getByLabel('Kind').fill('policy.decided');
     await w.page.getByRole('button', { name: 'Search' }).click();

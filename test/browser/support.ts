@@ -132,8 +132,7 @@ export async function startServer(authorities: Record<string, string>, files: Re
     dir,
     api: (method, p, key, body) => call(`${server.url}${p}`, method, key, body),
     async close() {
-      await server.close(1000);
-      await regent.close();
+      await regent.close({ server, graceMs: 1000 });
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

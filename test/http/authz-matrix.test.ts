@@ -93,6 +93,7 @@ const FIXTURES: Record<string, Fixture> = {
   getKillSwitch: { path: () => '/v1/kill-switch' },
 
   listJournal: { path: () => '/v1/journal?limit=5&order=desc' },
+  listJournalKinds: { path: () => '/v1/journal/kinds' },
   getJournalEntry: { path: () => '/v1/journal/entries/2' },
   getJournalProof: { path: () => '/v1/journal/proof/2' },
   getJournalConsistency: { path: () => '/v1/journal/consistency?from=1' },
@@ -247,6 +248,7 @@ describeEachDatabase('authorization: every route × every caller', (getDb) => {
     expect(byId.reconcileProposal).toEqual(['executive', 'admin']);
     expect(byId.exportJournal).toEqual(['auditor']);
     expect(byId.verifyJournal).toEqual(['auditor', 'admin']);
+    expect(byId.listJournalKinds).toEqual(byId.listJournal);
     expect(byId.createProposal).toEqual(['twin']);
     expect(byId.listProposals).toEqual(['executive', 'approver', 'auditor', 'admin', 'twin']);
     expect(byId.listConnectors).toEqual(['admin']);

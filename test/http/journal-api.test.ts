@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Database } from '../../src/db/database';
 import { csvCell } from '../../src/http/routes/journal';
 import type { RunningServer } from '../../src/http/server';
+import { JOURNAL_KINDS } from '../../src/journal/contract';
 import { exportJournal } from '../../src/journal/export';
 import { leafHashHex } from '../../src/journal/hash';
 import { verifyConsistency, verifyInclusion } from '../../src/journal/merkle';
@@ -80,12 +81,26 @@ describeEachDatabase('the journal API', (getDb) => {
     url = s.server.url;
     auditor = (await s.people.addUser({ id: 'aud', name: 'Aud', roles: ['auditor'] }, 'system')).apiKey;
     admin = (await s.people.addUser({ id: 'ada', name: 'Ada', roles: ['admin'] }, 'system')).apiKey;
+    // Data as the pipeline writes it (the journal checks it against contract.ts under jest).
+    const decided = (twin: string, outcome: 'deny' | 'execute') => ({
+      twin,
+      request: { principal: `twin:${twin}`, action: 'crm.discount.update', resource: {}, at: new Date().toISOString() },
+      outcome,
+      reasons: [],
+      authority: null,
+      approval: null,
+    });
     await s.journal.appendMany([
-      { kind: 'policy.decided', actor: 'twin:cfo-twin', subject: `proposal:${proposalId}`, data: { twin: 'cfo-twin', outcome: 'deny' } },
-      { kind: 'policy.decided', actor: 'twin:cfo-twin', subject: `proposal:${randomUUID()}`, data: { twin: 'cfo-twin', outcome: 'execute' } },
-      { kind: 'proposal.transitioned', actor: 'twin:cfo-twin', subject: `proposal:${proposalId}`, data: { twin: 'cfo-twin', from: null, to: 'denied' } },
+      { kind: 'policy.decided', actor: 'twin:cfo-twin', subject: `proposal:${proposalId}`, data: decided('cfo-twin', 'deny') },
+      { kind: 'policy.decided', actor: 'twin:cfo-twin', subject: `proposal:${randomUUID()}`, data: decided('cfo-twin', 'execute') },
+      {
+        kind: 'proposal.transitioned',
+        actor: 'twin:cfo-twin',
+        subject: `proposal:${proposalId}`,
+        data: { twin: 'cfo-twin', action: 'crm.discount.update', from: null, to: 'denied', rationale: 'r' },
+      },
       { kind: 'twin.mode_changed', actor: 'user:dana', subject: 'twin:cfo-twin', data: { from: 'propose', to: 'execute' } },
-      { kind: 'policy.decided', actor: 'twin:other', subject: `proposal:${randomUUID()}`, data: { twin: 'other', outcome: 'deny' } },
+      { kind: 'policy.decided', actor: 'twin:other', subject: `proposal:${randomUUID()}`, data: decided('other', 'deny') },
       { kind: 'audit.note', actor: 'user:aud', data: { text: '=HYPERLINK("http://evil")' } },
       { kind: 'audit.note', actor: 'user:aud', data: { text: '-1, "quoted"\r\nnext line' } },
     ]);
@@ -99,6 +114,22 @@ describeEachDatabase('the journal API', (getDb) => {
   });
 
   const get = (p: string, key = auditor) => call(url + p, 'GET', key);
+
+  it('lists the kinds of entry (the contract\'s union) to those who may read the journal, and to no one else', async () => {
+    for (const key of [auditor, admin]) {
+      const r = await get('/v1/journal/kinds', key);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(r.body).toEqual({ kinds: [...JOURNAL_KINDS] });
+    }
+    expect(JOURNAL_KINDS).toContain('audit.note');
+    const executive = (await s.people.addUser({ id: 'exe-kinds', name: 'Exe', roles: ['executive'] }, 'system')).apiKey;
+    const refused = await get('/v1/journal/kinds', executive);
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect((await get('/v1/journal/kinds', null as never)).status).toBe(401);
+    expect((await get('/v1/journal/kinds?kind=audit.note')).status).toBe(400);
+  });
 
   it('proves inclusion and consistency like the journal service, reading leaves once into a cache', async () => {
     const q = createJournalQuery(db.sql, { block: 8, fetch: 64 });

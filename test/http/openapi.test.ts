@@ -82,6 +82,7 @@ describe('/openapi.json and /docs', () => {
       'GET /v1/objectives/:id',
       'POST /v1/signals',
       'GET /v1/journal',
+      'GET /v1/journal/kinds',
       'GET /v1/journal/verify',
       'GET /v1/journal/export',
       'GET /v1/journal/checkpoint',

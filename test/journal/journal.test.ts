@@ -2,21 +2,23 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Database } from '../../src/db/database';
 import { exportJournal } from '../../src/journal/export';
+import { JournalContractError, type AppendInput } from '../../src/journal/contract';
 import { fromHex32 } from '../../src/journal/hash';
 import { verifyConsistency, verifyInclusion } from '../../src/journal/merkle';
 import { openNote, parseCheckpoint, parseVerifierKey } from '../../src/journal/note';
 import type { JournalService } from '../../src/journal/service';
 import { verifyExport } from '../../src/journal/verify';
 import { describeEachDatabase, tmpDir } from '../support/databases';
-import { startJournal } from '../support/journal';
+import { startJournal, testSigner } from '../support/journal';
 
 describeEachDatabase('the journal', (getDb) => {
   let db: Database;
   let journal: JournalService & { vkeyText: string };
+  const signer = testSigner();
 
   beforeAll(async () => {
     db = await getDb().open();
-    journal = await startJournal(db, { checkpointEvery: 100 });
+    journal = await startJournal(db, { checkpointEvery: 100, signer });
   });
   afterAll(async () => {
     await journal?.stop();
@@ -109,6 +111,25 @@ describeEachDatabase('the journal', (getDb) => {
     await expect(journal.append({ kind: 'audit.note', actor: 'user:ann', data: { big: 'x'.repeat(70_000) } })).rejects.toThrow(/larger/);
     await expect(journal.append({ kind: 'audit.note', actor: 'user:ann', policyVersion: 'sha1:abc' })).rejects.toThrow(/policyVersion/);
     expect((await journal.head()).size).toBe(size);
+  });
+
+  it("refuses data that does not fit its kind's schema when strict (the default under jest), and skips that check when not", async () => {
+    const size = (await journal.head()).size;
+    const bad = { kind: 'twin.mode_changed', actor: 'user:ann', subject: 'twin:t', data: { from: 'propose', to: 'autopilot' } } as unknown as AppendInput;
+    await expect(journal.append(bad)).rejects.toThrow(JournalContractError);
+    await expect(journal.append(bad)).rejects.toThrow(/^journal entry of kind twin\.mode_changed: data\.to: .*ENTRY_DATA\['twin\.mode_changed'\] in src\/journal\/contract\.ts/);
+    await expect(journal.append({ kind: 'policy.decided', actor: 'system', data: { outcome: 'deny' } as never })).rejects.toThrow(/data\.twin: /);
+    await expect(journal.appendMany([{ kind: 'audit.note', actor: 'user:ann', data: {} }, bad])).rejects.toThrow(JournalContractError);
+    await expect(db.sql.transaction((tx) => journal.appendWithin(tx, [bad]))).rejects.toThrow(JournalContractError);
+    expect((await journal.head()).size).toBe(size);
+    // As in production (NODE_ENV not "test"): the hot path does not look at data's shape.
+    const lax = await startJournal(db, { strict: false, signer });
+    try {
+      const e = await lax.append(bad);
+      expect(e).toMatchObject({ seq: size + 1, kind: 'twin.mode_changed', data: { to: 'autopilot' } });
+    } finally {
+      await lax.stop();
+    }
   });
 
   it('stores entries whose hashes storage gives back unchanged', async () => {

@@ -1,10 +1,13 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { loadConnectors } from '../../src/connectors/load';
 import type { Sql } from '../../src/db/sql';
-import { loadPlaybooks, loadPlaybooksFromSources, playbookView, resolveParams } from '../../src/objectives/playbooks';
+import type { Logger } from '../../src/log/logger';
+import { createPlaybookCatalog, loadPlaybooks, loadPlaybooksFromSources, playbookView, resolveParams } from '../../src/objectives/playbooks';
 import { toolsFor } from '../../src/objectives/tools';
 import { loadPolicies } from '../../src/policy/load';
-import { loadRules, loadRulesFromSources } from '../../src/signals/rules';
+import { createRuleCatalog, loadRules, loadRulesFromSources } from '../../src/signals/rules';
+import { tmpDir } from '../support/databases';
 
 const POLICIES = path.resolve(__dirname, '../../policies');
 const FILE = 'policies/playbooks/x.yaml';
@@ -127,5 +130,44 @@ params:
     expect(unknown).toMatchObject({ ok: false, errors: [{ line: 5, message: 'no playbook "y" (available: x)' }] });
     const when = loadRulesFromSources([{ file: 'policies/signals/r.yaml', text: rule.replace(/\n  colour.*\n/, '\n') + 'when: { riskScore: { $gte: 0.7 } }\n' }], playbooks.playbooks);
     expect(when).toMatchObject({ ok: false, errors: [{ line: 9, message: expect.stringMatching(/conditions look at payload\.<field>/) }] });
+  });
+
+  it('are re-read from disk while the server runs; a broken edit leaves the last good set, and rules follow the playbooks', () => {
+    const dir = path.join(tmpDir('regent-catalog-'), 'policies');
+    const write = (rel: string, text: string) => {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), text);
+    };
+    const log = { info: jest.fn(), error: jest.fn() };
+    const playbooks = createPlaybookCatalog(dir, log as unknown as Logger, { checkEveryMs: 0 });
+    const rules = createRuleCatalog(dir, log as unknown as Logger, () => new Map(playbooks.list().map((p) => [p.id, p])), { checkEveryMs: 0 });
+    write('playbooks/x.yaml', PLAYBOOK);
+    write('signals/r.yaml', 'kind: SignalRule\nid: r\nsignal: crm.churn_risk\ntwin: vic-twin\nplaybook: y\ntext: keep\nparams: { account: "{{payload.account}}" }\n');
+    expect(playbooks.load()).toEqual({ ok: true, errors: [] });
+    expect(log.info).toHaveBeenCalledWith('playbooks loaded', { playbooks: ['x'] });
+    expect(rules.load()).toMatchObject({ ok: false, errors: [{ file: 'policies/signals/r.yaml', line: 5, message: 'no playbook "y" (available: x)' }] });
+    expect(log.error).toHaveBeenCalledWith('signal rules refused; the last good set stays in force', {
+      errors: ['policies/signals/r.yaml:5: no playbook "y" (available: x)'],
+      inForce: [],
+    });
+
+    write('playbooks/y.yaml', PLAYBOOK.replace('id: x', 'id: y').replace('title: X', 'titel: X'));
+    expect(playbooks.list().map((p) => p.id)).toEqual(['x']);
+    expect(playbooks.errors()).toMatchObject([
+      { file: 'policies/playbooks/y.yaml', line: 1, message: 'missing required field "title"' },
+      { file: 'policies/playbooks/y.yaml', line: 3, message: expect.stringMatching(/^unknown field "titel" \(known fields: kind, id, title,/) },
+    ]);
+    expect(log.error).toHaveBeenLastCalledWith('playbooks refused; the last good set stays in force', {
+      errors: ['policies/playbooks/y.yaml:1: missing required field "title"', expect.stringMatching(/^policies\/playbooks\/y\.yaml:3: unknown field "titel"/)],
+      inForce: ['x'],
+    });
+
+    // Fixed (a longer file, so the change shows whatever the clock's resolution): y is in force, and
+    // the rule that named it loads although no rule file changed.
+    write('playbooks/y.yaml', PLAYBOOK.replace('id: x', 'id: y').replace('title: X', 'title: Y, fixed'));
+    expect(playbooks.get('y')?.id).toBe('y');
+    expect(playbooks.errors()).toEqual([]);
+    expect(rules.forType('crm.churn_risk').map((r) => r.doc.id)).toEqual(['r']);
+    expect(log.info).toHaveBeenLastCalledWith('signal rules loaded', { rules: ['r'] });
   });
 });

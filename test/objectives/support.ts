@@ -95,8 +95,7 @@ export async function startRegent(
     server,
     api: (method, p, key, body) => call(`${server.url}${p}`, method, key, body),
     async close() {
-      await server.close(1000);
-      await regent.close();
+      await regent.close({ server, graceMs: 1000 });
     },
   };
 }

@@ -48,7 +48,7 @@ describeEachDatabase('the policy service', (getDb) => {
     db = await getDb().open();
     journal = await startJournal(db);
     dir = policiesDir(AUTHORITY('50000'));
-    policy = createPolicyService({ dir, store: createPolicyStore(db.sql), journal, log: silentLog, debounceMs: 50 });
+    policy = createPolicyService({ dir, store: createPolicyStore(db.sql, db.prisma), journal, log: silentLog, debounceMs: 50 });
     expect(await policy.start()).toMatchObject({ ok: true, changed: true });
   });
   afterAll(async () => {
@@ -64,7 +64,7 @@ describeEachDatabase('the policy service', (getDb) => {
   });
 
   it('does not journal the same version again when it starts over unchanged files', async () => {
-    const again = createPolicyService({ dir, store: createPolicyStore(db.sql), journal, log: silentLog });
+    const again = createPolicyService({ dir, store: createPolicyStore(db.sql, db.prisma), journal, log: silentLog });
     expect(await again.start()).toMatchObject({ ok: true, changed: false });
     expect(await journal.list({ kind: 'policy.loaded', limit: 10 })).toHaveLength(1);
   });
@@ -79,11 +79,11 @@ describeEachDatabase('the policy service', (getDb) => {
       expect(r.decision.reasons.map((x) => x.code)).toContain('over_period');
       expect(r.reservationIds).toEqual([]);
     }
-    expect(await createPolicyStore(db.sql).total(NOVEMBER)).toBe(5_000_000n);
+    expect(await createPolicyStore(db.sql, db.prisma).total(NOVEMBER)).toBe(5_000_000n);
   });
 
   it('gives a released reservation back to the running total, once', async () => {
-    const store = createPolicyStore(db.sql);
+    const store = createPolicyStore(db.sql, db.prisma);
     const before = await store.total(NOVEMBER);
     expect(await policy.release('proposal:c0')).toBe(1);
     expect(await policy.release('proposal:c0')).toBe(0);
@@ -139,7 +139,7 @@ describeEachDatabase('the policy service', (getDb) => {
     policy.stop();
     const good = policy.version();
     fs.writeFileSync(path.join(dir, 'authorities', 'rep.yaml'), 'kind: Authority\nid: [oops\n');
-    const again = createPolicyService({ dir, store: createPolicyStore(db.sql), journal, log: silentLog });
+    const again = createPolicyService({ dir, store: createPolicyStore(db.sql, db.prisma), journal, log: silentLog });
     const r = await again.start();
     expect(r.ok).toBe(false);
     expect(again.version()).toBe(good);
@@ -150,8 +150,8 @@ describeEachDatabase('the policy service', (getDb) => {
     // Two processes: each has its own copy of the policy files.
     const dirA = policiesDir(AUTHORITY('50000'));
     const dirB = policiesDir(AUTHORITY('50000'));
-    const a = createPolicyService({ dir: dirA, store: createPolicyStore(db.sql), journal, log: silentLog });
-    const b = createPolicyService({ dir: dirB, store: createPolicyStore(db.sql), journal, log: silentLog });
+    const a = createPolicyService({ dir: dirA, store: createPolicyStore(db.sql, db.prisma), journal, log: silentLog });
+    const b = createPolicyService({ dir: dirB, store: createPolicyStore(db.sql, db.prisma), journal, log: silentLog });
     try {
       await a.start();
       await b.start({ syncMs: 50 });
@@ -179,7 +179,7 @@ describe('a policy service with no valid bundle ever', () => {
     const tdb = await createTestDatabase('embedded');
     const db = await tdb.open();
     const journal = await startJournal(db);
-    const policy = createPolicyService({ dir: policiesDir('not: [valid'), store: createPolicyStore(db.sql), journal, log: silentLog });
+    const policy = createPolicyService({ dir: policiesDir('not: [valid'), store: createPolicyStore(db.sql, db.prisma), journal, log: silentLog });
     expect((await policy.start()).ok).toBe(false);
     expect(() => policy.decide(request('1.00'))).toThrow(/no valid policy bundle is in force/);
     await expect(policy.decideAndReserve(request('1.00'), 'proposal:x')).rejects.toThrow(/no valid policy bundle/);

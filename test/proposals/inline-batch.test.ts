@@ -75,11 +75,11 @@ describeEachDatabase('governed actions executed with their decision, in batches'
     fs.writeFileSync(path.join(dir, 'authorities', 'wide.yaml'), authority('wide-twin', 'wendy', '1000000'));
     fs.writeFileSync(path.join(dir, 'authorities', 'tight.yaml'), authority('tight-twin', 'tom', '100'));
     fs.writeFileSync(path.join(dir, 'authorities', 'kill.yaml'), authority('kill-twin', 'kim', '1000000'));
-    policy = createPolicyService({ dir, store: createPolicyStore(db.sql), journal, log: silentLog });
+    policy = createPolicyService({ dir, store: createPolicyStore(db.sql, db.prisma), journal, log: silentLog });
     expect((await policy.start()).ok).toBe(true);
-    const people = createPeopleService({ sql: db.sql, journal, log: silentLog });
+    const people = createPeopleService({ sql: db.sql, prisma: db.prisma, journal, log: silentLog });
     for (const id of ['wendy', 'tom', 'kim']) await people.addUser({ id, name: id, roles: ['executive'] }, 'system');
-    twins = createTwinService({ sql: db.sql, journal, people, policy, log: silentLog });
+    twins = createTwinService({ sql: db.sql, prisma: db.prisma, journal, people, policy, log: silentLog });
     await twins.create({ id: 'wide-twin', owner: 'user:wendy', authority: 'wide-twin', mode: 'execute' }, 'user:wendy');
     await twins.create({ id: 'tight-twin', owner: 'user:tom', authority: 'tight-twin', mode: 'execute' }, 'user:tom');
     await twins.create({ id: 'kill-twin', owner: 'user:kim', authority: 'kill-twin', mode: 'execute' }, 'user:kim');

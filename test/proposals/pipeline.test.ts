@@ -89,9 +89,9 @@ describeEachDatabase('the governed action pipeline', (getDb) => {
     const dir = path.join(tmpDir(), 'policies');
     fs.mkdirSync(path.join(dir, 'authorities'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'authorities', 'rep.yaml'), AUTHORITY);
-    policy = createPolicyService({ dir, store: createPolicyStore(db.sql), journal, log: silentLog });
+    policy = createPolicyService({ dir, store: createPolicyStore(db.sql, db.prisma), journal, log: silentLog });
     expect((await policy.start()).ok).toBe(true);
-    people = createPeopleService({ sql: db.sql, journal, log: silentLog });
+    people = createPeopleService({ sql: db.sql, prisma: db.prisma, journal, log: silentLog });
     for (const [id, roles] of [
       ['rita', ['executive', 'sales-director']],
       ['sam', ['approver', 'sales-director']],
@@ -101,7 +101,7 @@ describeEachDatabase('the governed action pipeline', (getDb) => {
     ] as const) {
       await people.addUser({ id, name: id, roles: [...roles] }, 'system');
     }
-    twins = createTwinService({ sql: db.sql, journal, people, policy, log: silentLog });
+    twins = createTwinService({ sql: db.sql, prisma: db.prisma, journal, people, policy, log: silentLog });
     await twins.create({ id: 'rep-twin', owner: 'user:rita', authority: 'rep-twin', mode: 'execute' }, 'user:rita');
     await seedSandbox(db.sql);
     const real = createSandboxConnector(
@@ -258,6 +258,26 @@ describeEachDatabase('the governed action pipeline', (getDb) => {
     expect((await proposals.get(proposal.id)).status).toBe('approved');
     await twins.setKillSwitch({ engaged: false }, 'user:rita');
     expect((await settle(proposal.id)).status).toBe('executed');
+    expect(executions - before).toBe(1);
+  });
+
+  it('holds approved work while the global switch has no row, as the twins read it (fail closed)', async () => {
+    const before = await drained();
+    const [row] = await db.sql.query<{ engaged: boolean; updated_by: string }>(`DELETE FROM switches WHERE name = 'kill' RETURNING engaged, updated_by`);
+    let id = '';
+    try {
+      expect(await twins.isHalted('rep-twin')).toBe(true);
+      const { proposal } = await proposals.create('rep-twin', discount('55.00', 'k-kill-no-row'));
+      id = proposal.id;
+      expect(proposal.status).toBe('approved');
+      await proposals.idle();
+      await proposals.executeDue();
+      expect(executions).toBe(before);
+      expect((await proposals.get(proposal.id)).status).toBe('approved');
+    } finally {
+      await db.sql.query(`INSERT INTO switches (name, engaged, updated_by) VALUES ('kill', $1, $2)`, [row!.engaged, row!.updated_by]);
+    }
+    expect((await settle(id)).status).toBe('executed');
     expect(executions - before).toBe(1);
   });
 

@@ -25,9 +25,9 @@ export interface Services {
 
 export async function startServices(db: Database): Promise<Services> {
   const journal = await startJournal(db);
-  const people = createPeopleService({ sql: db.sql, journal, log: silentLog });
+  const people = createPeopleService({ sql: db.sql, prisma: db.prisma, journal, log: silentLog });
   const bundle = TEST_BUNDLE();
-  const twins = createTwinService({ sql: db.sql, journal, people, policy: { bundle: () => bundle }, log: silentLog });
+  const twins = createTwinService({ sql: db.sql, prisma: db.prisma, journal, people, policy: { bundle: () => bundle }, log: silentLog });
   return { journal, people, twins };
 }
 

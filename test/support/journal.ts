@@ -11,7 +11,10 @@ export function testSigner(name = 'test.regent.local/journal') {
   return { key, signer: { origin: name, vkey: vkeyOf(key), sign: (t: string) => signNote(t, key) } };
 }
 
-export async function startJournal(db: Database, opts: { checkpointEvery?: number; signer?: ReturnType<typeof testSigner> } = {}): Promise<JournalService & { vkeyText: string }> {
+export async function startJournal(
+  db: Database,
+  opts: { checkpointEvery?: number; signer?: ReturnType<typeof testSigner>; strict?: boolean } = {},
+): Promise<JournalService & { vkeyText: string }> {
   const { signer } = opts.signer ?? testSigner();
   const journal = createJournalService({
     store: createJournalStore(db.sql),
@@ -19,6 +22,7 @@ export async function startJournal(db: Database, opts: { checkpointEvery?: numbe
     log: silentLog,
     checkpointEvery: opts.checkpointEvery ?? 1000,
     checkpointIntervalMs: 60_000,
+    ...(opts.strict !== undefined ? { strict: opts.strict } : {}),
   });
   await journal.start();
   return Object.assign(journal, { vkeyText: signer.vkey });

@@ -79,8 +79,7 @@ export async function startRegentApi(
     adminKey: first!.apiKey,
     policiesDir,
     async close() {
-      await server.close(1000);
-      await regent.close();
+      await regent.close({ server, graceMs: 1000 });
     },
   };
 }

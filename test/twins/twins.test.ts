@@ -79,7 +79,7 @@ describeEachDatabase('twins, modes and kill switches', (getDb) => {
   });
 
   it('refuses to create twins where no policy is loaded (fail closed)', async () => {
-    const twins = createTwinService({ sql: db.sql, journal: s.journal, people: s.people, policy: undefined, log: silentLog });
+    const twins = createTwinService({ sql: db.sql, prisma: db.prisma, journal: s.journal, people: s.people, policy: undefined, log: silentLog });
     await expect(twins.create({ id: 'vic-twin', owner: 'user:vic', authority: 'vic-twin' }, 'user:ada')).rejects.toThrow(UnavailableError);
   });
 

@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { checkConnectorSources, readConnectorSources } from '../../connectors/load';
 import { NotFoundError } from '../../errors/errors';
 import { loadBundleFromSources, readPolicySources, type LoadError, type PolicySource } from '../../policy/load';
-import { createPolicyStore } from '../../policy/store';
 import type { ApiDeps } from '../app';
 import { endpoint, implement, type ApiModule } from '../registry';
 import { Timestamp } from '../schemas';
@@ -134,7 +133,7 @@ export const adminApi: ApiModule = {
   name: 'admin',
   endpoints: Object.values(endpoints),
   bind(deps: ApiDeps) {
-    const store = createPolicyStore(deps.db.sql);
+    const history = deps.policyHistory;
     const inForce = () => deps.policy?.version() ?? null;
 
     return [
@@ -155,7 +154,7 @@ export const adminApi: ApiModule = {
 
       implement(endpoints.policies, async () => {
         const version = inForce();
-        const recorded = version ? await store.getVersion(version) : undefined;
+        const recorded = version ? await history.findVersion(version) : undefined;
         const inForceText = new Map((recorded?.sources ?? []).map((s: PolicySource) => [s.file, s.text]));
         const dir = deps.policiesDir;
         const errors: LoadError[] = [];
@@ -202,12 +201,12 @@ export const adminApi: ApiModule = {
 
       implement(endpoints.versions, async ({ query }) => {
         const current = inForce();
-        const versions = await store.listVersions(query.limit);
+        const versions = await history.versions(query.limit);
         return { inForce: current, versions: versions.map((v) => ({ ...v, inForce: v.version === current })) };
       }),
 
       implement(endpoints.version, async ({ params }) => {
-        const v = await store.getVersion(params.version);
+        const v = await history.findVersion(params.version);
         if (!v) throw new NotFoundError(`no recorded policy version ${params.version} (see GET /v1/policies/versions)`);
         return { version: v.version, createdAt: v.createdAt, loadedBy: v.loadedBy, summary: v.summary, inForce: v.version === inForce(), sources: v.sources };
       }),

@@ -7,10 +7,10 @@ import { createGzip } from 'node:zlib';
 import type { Response } from 'express';
 import { z } from 'zod';
 import { InputError, NotFoundError, RegentError } from '../../errors/errors';
+import { JOURNAL_KINDS, JournalKindSchema } from '../../journal/contract';
 import { exportJournal } from '../../journal/export';
 import { canonicalize } from '../../journal/jcs';
 import { exportLine, type JournalEntry } from '../../journal/hash';
-import type { JournalSearch } from '../../journal/query';
 import type { Checkpoint } from '../../journal/types';
 import { verifyExport } from '../../journal/verify';
 import { IdSchema } from '../../people/types';
@@ -96,6 +96,19 @@ const endpoints = {
         description: 'A page of entries',
         schema: z.object({ entries: z.array(JournalEntrySchema), nextCursor: z.number().int().nullable() }),
       },
+    },
+  }),
+  kinds: endpoint({
+    id: 'listJournalKinds',
+    method: 'GET',
+    path: '/v1/journal/kinds',
+    tag: 'Journal',
+    summary: 'The kinds of entry Regent writes',
+    description:
+      'The closed union of entry kinds this version appends (for the `kind` filter and the console). An exported journal may hold others: entries of an independent implementation verify whatever their kind.',
+    access: { capabilities: ['journal.read'] },
+    responses: {
+      200: { description: 'The kinds', schema: z.object({ kinds: z.array(JournalKindSchema) }) },
     },
   }),
   entry: endpoint({
@@ -244,8 +257,9 @@ export function csvRow(e: JournalEntry): string {
   return cells.map(csvCell).join(',') + '\r\n';
 }
 
-function searchOf(q: Partial<Record<keyof typeof Filters, string>>): Omit<JournalSearch, 'limit'> {
-  const s: Omit<JournalSearch, 'limit'> = {};
+/** The filters given (all strings), as a search. */
+function searchOf(q: Partial<Record<keyof typeof Filters, string>>): Partial<Record<keyof typeof Filters, string>> {
+  const s: Partial<Record<keyof typeof Filters, string>> = {};
   for (const k of Object.keys(Filters) as (keyof typeof Filters)[]) if (q[k] !== undefined) s[k] = q[k];
   return s;
 }
@@ -315,6 +329,8 @@ export const journalApi: ApiModule = {
         const entries = page.slice(0, query.limit);
         return { entries, nextCursor: page.length > query.limit ? entries[entries.length - 1]!.seq : null };
       }),
+
+      implement(endpoints.kinds, () => ({ kinds: [...JOURNAL_KINDS] })),
 
       implement(endpoints.entry, async ({ params }) => {
         await existing(params.seq);

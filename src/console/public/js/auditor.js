@@ -6,36 +6,23 @@ import { amountOf, counterpartyOf, renderArgs, statusBadge, titleOf } from './pr
 import { badge, emptyState, errorBox, formDialog, pageHead, poll, sectionHead, toast, toastError } from './ui.js';
 import { checkpointRoot, checkpointSize, leafOf, rootFromInclusion } from './verify.js';
 
-const KINDS = [
-  'audit.note',
-  'system.started',
-  'system.stopped',
-  'journal.exported',
-  'policy.loaded',
-  'policy.refused',
-  'policy.rolled_back',
-  'policy.decided',
-  'user.created',
-  'user.key_created',
-  'user.key_revoked',
-  'twin.created',
-  'twin.mode_changed',
-  'kill_switch.changed',
-  'auth.refused',
-  'proposal.refused',
-  'proposal.transitioned',
-  'proposal.reviewed',
-  'proposal.escalated',
-  'proposal.audited',
-  'proposal.reconciled',
-  'objective.created',
-  'objective.refused',
-  'objective.transitioned',
-  'objective.step',
-  'agent.refused',
-  'signal.received',
-  'signal.refused',
-];
+/**
+ * The kinds offered by the Kind filter, asked of the server once (GET /v1/journal/kinds: the
+ * contract's union). The filter stays free text, so an older server without the route, or a
+ * failed request, only leaves the suggestions out.
+ */
+let kindsAsked = null;
+function offerKinds(list) {
+  kindsAsked ??= get('/v1/journal/kinds').then(
+    (r) => (Array.isArray(r?.kinds) ? r.kinds : []),
+    () => {
+      kindsAsked = null; // asked again next time
+      return [];
+    },
+  );
+  kindsAsked.then((kinds) => replace(list, kinds.map((k) => h('option', { value: k }))));
+}
+
 const FILTERS = ['from', 'to', 'kind', 'actor', 'twin', 'proposal', 'outcome'];
 /** Filters the first journal API had; the others need the extended one. */
 const BASIC = new Set(['from', 'to', 'kind', 'actor']);
@@ -92,17 +79,15 @@ export async function journalView(root, { me, query, navigate }) {
     return field(label, el, hint).wrap;
   };
   const kindList = newId('kinds');
+  const kindOptions = h('datalist', { id: kindList });
+  offerKinds(kindOptions);
   const form = h(
     'form',
     { class: 'filters', role: 'search', 'aria-label': 'Journal search' },
     mk('from', 'From', h('input', { type: 'datetime-local', step: '1' })),
     mk('to', 'To', h('input', { type: 'datetime-local', step: '1' })),
     mk('kind', 'Kind', h('input', { type: 'text', list: kindList, spellcheck: 'false', placeholder: 'e.g. proposal.reviewed' })),
-    h(
-      'datalist',
-      { id: kindList },
-      KINDS.map((k) => h('option', { value: k })),
-    ),
+    kindOptions,
     mk('actor', 'Actor', h('input', { type: 'text', spellcheck: 'false', placeholder: 'user:dana, twin:…, system' })),
     mk('twin', 'Twin', h('input', { type: 'text', spellcheck: 'false', placeholder: 'twin id' })),
     mk('proposal', 'Proposal', h('input', { type: 'text', spellcheck: 'false', placeholder: 'proposal id' })),
