@@ -41,6 +41,15 @@ describe('the console module', () => {
     expect(js.headers.get('content-type')).toMatch(/javascript/);
     const css = await fetch(`${base}/console/app.css`);
     expect(css.headers.get('content-type')).toMatch(/text\/css/);
+    // Every stylesheet the page links (app.css, then the rest in order) is served.
+    const html = await (await fetch(`${base}/`)).text();
+    const sheets = [...html.matchAll(/<link rel="stylesheet" href="([^"]+)"/g)].map((m) => m[1]!);
+    expect(sheets[0]).toBe('/console/app.css');
+    expect(sheets.length).toBeGreaterThan(1);
+    for (const href of sheets) {
+      const r = await fetch(`${base}${href}`);
+      expect({ href, status: r.status, type: r.headers.get('content-type') }).toMatchObject({ href, status: 200, type: expect.stringMatching(/text\/css/) });
+    }
   });
 
   it('serves nothing outside its folder and leaves other paths alone', async () => {
