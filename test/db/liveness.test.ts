@@ -85,8 +85,9 @@ describePostgres('claim holders across processes (PostgreSQL)', () => {
     const u = new URL((tdb.config as { url: string }).url);
     u.port = String(proxy.port);
     const other = await openDatabase({ kind: 'postgres', url: u.toString(), poolMax: 2 }, tdb.dataDir, { migrate: false });
+    let live: Awaited<ReturnType<typeof createLiveness>> | undefined;
     try {
-      const live = await createLiveness(other, silentLog);
+      live = await createLiveness(other, silentLog);
       await live.register('runner-elsewhere');
       expect(await dead(db, 'runner-elsewhere')).toBe(false);
       proxy.cut();
@@ -97,14 +98,16 @@ describePostgres('claim holders across processes (PostgreSQL)', () => {
         if (!gone) await new Promise((r) => setTimeout(r, 20));
       }
       expect(gone).toBe(true);
+      // The process learns it from its own socket, which may be a moment after the server did.
+      for (let i = 0; i < 100 && live.alive(); i++) await new Promise((r) => setTimeout(r, 20));
       expect(live.alive()).toBe(false);
       // When the connection is back, the holder takes its lock again and is alive.
       proxy.restore();
       for (let i = 0; i < 100 && !live.alive(); i++) await new Promise((r) => setTimeout(r, 50));
       expect(live.alive()).toBe(true);
       expect(await dead(db, 'runner-elsewhere')).toBe(false);
-      await live.close();
     } finally {
+      await live?.close().catch(() => undefined);
       await other.close().catch(() => undefined);
       await proxy.close();
     }
