@@ -183,18 +183,21 @@ export async function openRegent(
     const registry = loaded.registry;
     connectors = registry;
     // Every claimer of this process registers, so that others take its work over the moment it
-    // dies rather than when its lease runs out.
+    // dies rather than when its lease runs out. A process without connectors (a settling tool)
+    // claims nothing, so it holds no liveness lock either.
     const tag = `${process.pid}-${randomUUID().slice(0, 8)}`;
     const holders = { executor: `executor-${tag}`, runner: opts.runnerId ?? `runner-${tag}`, webhooks: `webhooks-${tag}` };
-    try {
-      liveness = await createLiveness(db, log);
-      for (const id of Object.values(holders)) await liveness.register(id);
-    } catch (err) {
-      await abandon({ policy, liveness, connectors: registry });
-      throw new Error(`cannot register this process's claim holders: ${(err as Error).message}`);
+    if (opts.connectors !== false) {
+      try {
+        liveness = await createLiveness(db, log);
+        for (const id of Object.values(holders)) await liveness.register(id);
+      } catch (err) {
+        await abandon({ policy, liveness, connectors: registry });
+        throw new Error(`cannot register this process's claim holders: ${(err as Error).message}`);
+      }
     }
-    const live = liveness;
-    const webhooks = config.webhook && createWebhookNotifier(db.sql, log, { ...config.webhook, holder: holders.webhooks, alive: live.alive });
+    const alive = liveness ? liveness.alive : () => false;
+    const webhooks = config.webhook && createWebhookNotifier(db.sql, log, { ...config.webhook, holder: holders.webhooks, alive });
     notifier = webhooks || undefined;
     proposals = createProposalService({
       store: createProposalStore(db.sql),
@@ -204,8 +207,7 @@ export async function openRegent(
       twins,
       log,
       executorId: holders.executor,
-      // A process without connectors (a settling tool) never claims work it could not run.
-      alive: opts.connectors === false ? () => false : live.alive,
+      alive,
       options: { leaseMs: config.executionLeaseMs, lookupIntervalMs: config.inDoubtLookupMs },
       onPending: webhooks
         ? (p, why) =>
