@@ -130,11 +130,16 @@ export async function openRegent(
      * records, such as reconciling an action in doubt; nothing can execute in such a process.
      */
     connectors?: boolean;
+    /**
+     * Warm Prisma Client up at open (its first query costs about half a second): the server does,
+     * so no one waits on a first click; a one-shot command would only pay for it.
+     */
+    warm?: boolean;
   },
 ): Promise<Regent> {
   const signer = loadOrCreateSigner({ keyText: config.signingKey, dataDir: config.dataDir, origin: config.journalOrigin });
   if (signer.created) log.info('created the journal signing key', { file: signer.file, vkey: signer.vkey });
-  const db = await openDatabase(config.database, config.dataDir, { migrate: opts.migrate ?? true, command: opts.command });
+  const db = await openDatabase(config.database, config.dataDir, { migrate: opts.migrate ?? true, command: opts.command, warm: opts.warm ?? false });
   if (db.recovered) log.warn('recovered the embedded database from a previous run that did not shut down cleanly', { dir: db.location });
   const journal = createJournalService({
     store: createJournalStore(db.sql),

@@ -17,7 +17,7 @@ export function registerServe(program: Command): void {
     .action(
       action(async () => {
         const { config, log } = setup('serve');
-        const regent = await composition().openRegent(config, log, { command: 'regent serve', policies: 'watch' });
+        const regent = await composition().openRegent(config, log, { command: 'regent serve', policies: 'watch', warm: true });
         let server: Awaited<ReturnType<typeof httpServerModule.listen>>;
         let firstAdmin: Awaited<ReturnType<typeof regent.people.ensureFirstAdmin>>;
         try {
