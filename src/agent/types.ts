@@ -3,6 +3,7 @@
  * (no model) or an LLM agent (src/agent/llm). A planner never touches storage, connectors or
  * credentials: everything it wants done goes through `act`, which is the governed action pipeline.
  */
+import type { ToolAnnotations } from '../connectors/types';
 
 /** A tool the planner may use: one connector operation the twin's authority grants, nothing else. */
 export interface ToolSpec {
@@ -12,6 +13,8 @@ export interface ToolSpec {
   description: string;
   /** JSON Schema (object) of the operation's input. */
   inputSchema: Record<string, unknown>;
+  /** The operation's hints for MCP clients (read-only, destructive, idempotent). */
+  annotations?: ToolAnnotations;
 }
 
 /** What became of one action request; given back to the model as the tool's result. */

@@ -15,7 +15,7 @@ import { parseInput } from './input';
 import { MessageInput, messageAttributes, messageJsonSchema, type Message } from './message';
 import type { EmailConnectorDoc } from './schema';
 import { scrubber } from './secrets';
-import type { Connector, ExecutionResult, Operation, Simulation } from './types';
+import { operationAnnotations, type Connector, type ExecutionResult, type Operation, type Simulation } from './types';
 
 export const IDEMPOTENCY_HEADER = 'X-Regent-Idempotency-Key';
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -79,6 +79,7 @@ export function createEmailConnector(doc: EmailConnectorDoc, credentials: SmtpCr
       inputJsonSchema: messageJsonSchema,
       idempotent: false,
       description: op.description ?? `Sends an email from ${doc.from} over SMTP.`,
+      annotations: operationAnnotations(op.annotations, false),
       attributes: messageAttributes,
     });
   }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { tmpDir } from '../../test/support/databases';
-import { checkConnectorSources, formatConnectorErrors, readConnectorSources, type ConnectorSource } from './load';
+import { checkConnectorSources, formatConnectorErrors, loadConnectorsFromSources, readConnectorSources, type ConnectorSource } from './load';
 
 const POLICIES = path.join(__dirname, '../../policies');
 
@@ -54,9 +54,23 @@ describe('loading connector documents', () => {
     expect(errorsOf(crm(), env)).toEqual([]);
   });
 
+  test('operations declare MCP tool annotations; undeclared ones default to not read-only, destructive', () => {
+    const load = (opExtra: string) => {
+      const r = loadConnectorsFromSources([{ file: 'policies/connectors/crm.yaml', text: crm({ opExtra }) }], env, { sql: null as never });
+      if (!r.ok) throw new Error(formatConnectorErrors(r.errors));
+      return r.registry.resolve('crm.discount.update')!.operation.annotations;
+    };
+    expect(load('')).toEqual({ readOnlyHint: false, destructiveHint: true, idempotentHint: false });
+    expect(load('    annotations: { readOnlyHint: true }')).toEqual({ readOnlyHint: true, destructiveHint: false, idempotentHint: false });
+    expect(load('    idempotent: true\n    annotations: { destructiveHint: false }')).toEqual({ readOnlyHint: false, destructiveHint: false, idempotentHint: true });
+    expect(errorsOf(crm({ opExtra: '    annotations: { readOnly: true }' }), env)).toEqual([
+      'policies/connectors/crm.yaml:15: unknown field "readOnly" in operations[0].annotations (known fields: readOnlyHint, destructiveHint, idempotentHint)',
+    ]);
+  });
+
   test('an unknown field is refused at its line, naming the fields that are known', () => {
     expect(errorsOf(crm({ opExtra: '    idempotnt: true' }), env)).toEqual([
-      'policies/connectors/crm.yaml:15: unknown field "idempotnt" in operations[0] (known fields: action, description, method, path, input, attributes, idempotent, idempotencyKey, status, timeoutMs, retries)',
+      'policies/connectors/crm.yaml:15: unknown field "idempotnt" in operations[0] (known fields: action, description, annotations, method, path, input, attributes, idempotent, idempotencyKey, status, timeoutMs, retries)',
     ]);
     expect(errorsOf(crm({ extra: 'timeout: 5' }), env)).toEqual([
       expect.stringMatching(/^policies\/connectors\/crm.yaml:6: unknown field "timeout" \(known fields: kind, id, type/),

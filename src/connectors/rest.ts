@@ -12,7 +12,7 @@ import { parseInput } from './input';
 import { checkInFor, runOnce } from './calls';
 import { compileInputSchema, placeholders, restIdempotent, toJsonSchema, type RestConnectorDoc, type RestOperationDoc } from './schema';
 import { MASK, scrubber } from './secrets';
-import type { Connector, ExecutionResult, LookupResult, Operation, Simulation } from './types';
+import { operationAnnotations, type Connector, type ExecutionResult, type LookupResult, type Operation, type Simulation } from './types';
 
 export interface RestDeps {
   sql: Sql;
@@ -135,6 +135,7 @@ export function createRestConnector(doc: RestConnectorDoc, secret: string | unde
       inputJsonSchema: toJsonSchema(op.input),
       idempotent: restIdempotent(op),
       ...(op.description !== undefined ? { description: op.description } : {}),
+      annotations: operationAnnotations(op.annotations, restIdempotent(op)),
       attributes: (input) =>
         Object.fromEntries(attributeMap.filter(([, field]) => input[field] !== undefined).map(([attr, field]) => [attr, input[field]])),
     });

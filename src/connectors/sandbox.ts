@@ -17,7 +17,7 @@ import { BusinessFailure, runOnceAtomically } from './calls';
 import { parseInput } from './input';
 import { OPERATIONS, type Plan, type Read, type SandboxOperation, type SandboxOperationName } from './sandbox-operations';
 import { readSandboxRecord, readSandboxRecords, refText, seedRecord, seedSandbox, writeRecords, type Ref, type SandboxRecord } from './sandbox-records';
-import type { Connector, ExecutionResult, Operation, Simulation, WithinGate, WithinItem, WithinOutcome } from './types';
+import { operationAnnotations, type Connector, type ExecutionResult, type Operation, type Simulation, type ToolAnnotations, type WithinGate, type WithinItem, type WithinOutcome } from './types';
 
 export { SANDBOX_OPERATIONS, type SandboxOperationName } from './sandbox-operations';
 export { listSandboxRecords, readSandboxRecord, seedSandbox, type SandboxRecord } from './sandbox-records';
@@ -28,7 +28,7 @@ const EVERY_ITEM: WithinGate = { admit: () => true, applied: () => undefined };
 /** What a sandbox connector document says (the loader has validated it). */
 export interface SandboxConnectorSpec {
   id: string;
-  operations: { action: string; simulates?: SandboxOperationName; description?: string }[];
+  operations: { action: string; simulates?: SandboxOperationName; description?: string; annotations?: Partial<ToolAnnotations> }[];
 }
 
 /**
@@ -93,6 +93,7 @@ export function createSandboxConnector(spec: SandboxConnectorSpec, deps: { sql: 
       inputJsonSchema: z.toJSONSchema(impl.input) as Record<string, unknown>,
       idempotent: true, // effect and record commit together, so a repeat is always answered from the record
       description: op.description ?? impl.description,
+      annotations: operationAnnotations(op.annotations, true),
       attributes: impl.attributes,
     });
   }

@@ -190,6 +190,13 @@ const HeaderName = z
 
 const description = z.string().optional();
 
+/** Tool annotations MCP clients see (hints; defaults: not read-only, destructive). */
+export const AnnotationsSchema = z
+  .object({ readOnlyHint: z.boolean().optional(), destructiveHint: z.boolean().optional(), idempotentHint: z.boolean().optional() })
+  .strict()
+  .optional();
+const annotations = AnnotationsSchema;
+
 function baseUrlProblem(text: string): string | undefined {
   let u: URL;
   try {
@@ -225,6 +232,7 @@ const RestOperation = z
   .object({
     action: ActionName,
     description,
+    annotations,
     method: z.enum(HTTP_METHODS, {
       error: (iss) =>
         iss.input === undefined ? 'required' : `unknown method ${JSON.stringify(iss.input)} (expected ${HTTP_METHODS.join(', ')})`,
@@ -395,7 +403,7 @@ export const EmailConnectorSchema = z
         error: 'from is an address, e.g. twin@example.com or "Regent <twin@example.com>"',
       }),
     operations: z
-      .array(z.object({ action: ActionName, description }).strict())
+      .array(z.object({ action: ActionName, description, annotations }).strict())
       .min(1, { error: 'declare at least one operation, e.g. email.send' }),
   })
   .strict();
@@ -418,6 +426,7 @@ export const SandboxConnectorSchema = z
               })
               .optional(),
             description,
+            annotations,
           })
           .strict()
           .superRefine((op, ctx) => {

@@ -20,8 +20,31 @@ export interface Operation {
   /** Safe to retry after an uncertain outcome (the connector retries only these). */
   readonly idempotent: boolean;
   readonly description?: string;
+  /** Hints for MCP clients and models, declared per operation in the connector YAML (operationAnnotations fills the defaults). */
+  readonly annotations: ToolAnnotations;
   /** The attributes the policy sees, computed from a validated input. */
   attributes(input: Record<string, unknown>): RiskAttributes;
+}
+
+/**
+ * What an operation declares about itself for MCP clients (tool annotations): hints only, never
+ * trusted for a decision. Defaults: not read-only, destructive; idempotent as the operation is.
+ */
+export interface ToolAnnotations {
+  readOnlyHint: boolean;
+  destructiveHint: boolean;
+  idempotentHint: boolean;
+}
+
+/** The annotations of an operation: what its YAML declares, else the defaults. */
+export function operationAnnotations(declared: Partial<ToolAnnotations> | undefined, idempotent: boolean): ToolAnnotations {
+  const readOnlyHint = declared?.readOnlyHint ?? false;
+  return {
+    readOnlyHint,
+    // A read-only operation destroys nothing unless it says otherwise.
+    destructiveHint: declared?.destructiveHint ?? !readOnlyHint,
+    idempotentHint: declared?.idempotentHint ?? idempotent,
+  };
 }
 
 /** A preview of the effect, shown to approvers; has no side effects. */

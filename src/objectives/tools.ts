@@ -42,6 +42,7 @@ export function toolsFor(
       action,
       description: op.description ?? `${action.split('.').join(' ')} (connector ${resolved.connector.id})`,
       inputSchema: op.inputJsonSchema,
+      annotations: op.annotations,
     });
   }
   return { tools, unavailable: null };
