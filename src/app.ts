@@ -5,7 +5,8 @@ import type { Config } from './config/config';
 import { openDatabase, type Database } from './db/database';
 import { createLiveness, type Liveness } from './db/liveness';
 import { createJournalService, type JournalService } from './journal/service';
-import { loadOrCreateSigner, SigningKeyError } from './journal/keys';
+import { loadOrCreateSigner, SigningKeyError, type Signer } from './journal/keys';
+import { createToolsBus, type ToolsBus } from './mcp/events';
 import { createJournalStore } from './journal/store';
 import type { Logger } from './log/logger';
 import { createPeopleService, type PeopleService } from './people/service';
@@ -47,6 +48,10 @@ export interface Regent {
   objectives: ObjectiveService | undefined;
   /** Signals from other systems and the standing rules that turn them into objectives; present with policies. */
   signals: SignalService | undefined;
+  /** Signs checkpoints; derives the secret that signs MCP session ids. */
+  signer: Signer;
+  /** "What a twin is offered may have changed" for MCP clients, across processes; present with connectors. */
+  mcpBus: ToolsBus | undefined;
   /**
    * Stops everything in order (see stopInOrder), the HTTP server first when given; flushes the
    * journal (final checkpoint) and closes the database.
@@ -72,6 +77,7 @@ interface Running {
   notifier?: WebhookNotifier;
   liveness?: Liveness;
   connectors?: ConnectorRegistry;
+  mcpBus?: ToolsBus;
   journal: JournalService;
   db: Database;
 }
@@ -94,6 +100,7 @@ async function stopInOrder(r: Running, opts: { graceMs: number; signal?: string;
       .catch((err) => opts.log.error('could not journal the shutdown', { error: err }));
   await r.notifier?.stop();
   await r.liveness?.close().catch(() => undefined);
+  await r.mcpBus?.close().catch(() => undefined);
   await r.connectors?.close().catch(() => undefined);
   try {
     await r.journal.stop();
@@ -176,6 +183,7 @@ export async function openRegent(
   let objectives: ObjectiveService | undefined;
   let signals: SignalService | undefined;
   let liveness: Liveness | undefined;
+  let mcpBus: ToolsBus | undefined;
   if (policy) {
     // Connectors hold credentials from the environment; a broken connector file stops start-up
     // rather than leaving actions without the connector their authority expects.
@@ -200,6 +208,13 @@ export async function openRegent(
         await abandon({ policy, liveness, connectors: registry });
         throw new Error(`cannot register this process's claim holders: ${(err as Error).message}`);
       }
+    }
+    if (opts.connectors !== false) {
+      // What MCP clients are offered follows policy, modes and kill switches at once.
+      mcpBus = await createToolsBus(db, log);
+      const bus = mcpBus;
+      policy.onChange(() => bus.publish({ kind: 'tools_list_changed' }));
+      twins.onChange((c) => bus.toolsChanged(c.what));
     }
     const alive = liveness ? liveness.alive : () => false;
     const webhooks = config.webhook && createWebhookNotifier(db.sql, log, { ...config.webhook, holder: holders.webhooks, alive });
@@ -281,9 +296,11 @@ export async function openRegent(
     notifier,
     objectives,
     signals,
+    signer,
+    mcpBus,
     close: (o: StopOptions = {}) =>
       stopInOrder(
-        { server: o.server, policy, objectives, proposals, notifier, liveness, connectors, journal, db },
+        { server: o.server, policy, objectives, proposals, notifier, liveness, connectors, mcpBus, journal, db },
         { graceMs: o.graceMs ?? Math.max(config.shutdownTimeoutMs - 2000, 500), signal: o.signal, log },
       ),
   };

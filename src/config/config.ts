@@ -73,6 +73,14 @@ export const EnvSchema = z.object({
     .optional(),
   // OIDC/JWT bearer tokens (src/http/oidc.ts): issuer, audience and JWKS URL together, or none.
   REGENT_OIDC_ISSUER: z.string().min(1).optional(),
+  // The URL clients reach this server at (behind a proxy, or bound to all interfaces): /mcp
+  // accepts its Host and Origin, and RFC 9728's metadata names it.
+  REGENT_PUBLIC_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://regent.example.com' })
+    .refine((u) => !/[?#]/.test(u), 'must have no query or fragment')
+    .optional(),
+  REGENT_MCP_HOLD_MS: intFrom(0, 55_000).default(20_000),
+  REGENT_MCP_RETRY_WINDOW_MS: intFrom(1000, 86_400_000).default(600_000),
   REGENT_OIDC_AUDIENCE: z.string().min(1).optional(),
   REGENT_OIDC_JWKS_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   REGENT_OIDC_USER_CLAIM: z.string().regex(/^[A-Za-z0-9_.:/-]{1,100}$/, 'must be a claim name such as sub or preferred_username').default('sub'),
@@ -111,6 +119,17 @@ export interface Config {
   http: HttpConfig;
   /** OIDC/JWT bearer tokens, when configured. */
   oidc: OidcConfig | undefined;
+  /** Regent's MCP server at /mcp. */
+  mcp: McpSettings;
+}
+
+export interface McpSettings {
+  /** The URL clients use (REGENT_PUBLIC_URL); undefined: loopback names only. */
+  publicUrl: string | undefined;
+  /** How long a call that needs approval is held open before answering pending_approval. */
+  holdMs: number;
+  /** Identical calls without an idempotency key within this window are one request. */
+  retryWindowMs: number;
 }
 
 export interface HttpConfig {
@@ -204,6 +223,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       metricsToken: e.REGENT_METRICS_TOKEN,
       trustProxy: e.REGENT_TRUST_PROXY ?? [],
     },
+    mcp: { publicUrl: e.REGENT_PUBLIC_URL?.replace(/\/+$/, ''), holdMs: e.REGENT_MCP_HOLD_MS, retryWindowMs: e.REGENT_MCP_RETRY_WINDOW_MS },
     oidc: e.REGENT_OIDC_ISSUER
       ? {
           issuer: e.REGENT_OIDC_ISSUER,

@@ -43,6 +43,8 @@ export interface DedicatedSession {
   query<T = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<T[]>;
   /** Called once if the connection is lost (never for the embedded database). */
   onLost(fn: (err: Error) => void): void;
+  /** NOTIFY payloads on channels this connection LISTENs to (PostgreSQL; the embedded database has one process). */
+  onNotification?(fn: (channel: string, payload: string) => void): void;
   close(): Promise<void>;
 }
 
@@ -211,6 +213,9 @@ async function openPostgres(url: string, poolMax: number, statementTimeoutMs = 1
       },
       onLost(fn) {
         lost = fn;
+      },
+      onNotification(fn) {
+        client.on('notification', (m) => fn(m.channel, m.payload ?? ''));
       },
       async close() {
         ended = true;

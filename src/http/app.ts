@@ -12,7 +12,7 @@ import type { SignalService } from '../signals/service';
 import { objectiveApi } from './routes/objectives';
 import { signalApi } from './routes/signals';
 import type { ConnectorRegistry } from '../connectors/types';
-import { DEFAULT_HTTP_CONFIG, type HttpConfig, type OidcConfig } from '../config/config';
+import { DEFAULT_HTTP_CONFIG, type HttpConfig, type McpSettings, type OidcConfig } from '../config/config';
 import { createJournalQuery, type JournalQueryService } from '../journal/query';
 import { createProposalStore } from '../proposals/store';
 import type { Regent } from '../app';
@@ -32,6 +32,9 @@ import { twinApi } from './routes/twins';
 import { userApi } from './routes/users';
 import { meRoutes } from './routes/me';
 import { consoleRouter } from '../console';
+import { createMcpGateway } from '../mcp/gateway';
+import { createOrigins } from '../mcp/origins';
+import type { ServerEventBus } from '@modelcontextprotocol/server';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -65,6 +68,20 @@ export interface HttpDeps {
   http?: Partial<HttpConfig>;
   /** OIDC/JWT bearer tokens, when configured. */
   oidc?: OidcConfig;
+  /** With these (and proposals, connectors), Regent's MCP server is served at /mcp. */
+  mcp?: McpHttpOptions;
+}
+
+export interface McpHttpOptions {
+  /** Signs the session ids handed to 2025-era MCP clients (all processes derive the same one). */
+  sessionSecret: Buffer;
+  settings: McpSettings;
+  /** The address the server is bound to: loopback names are always accepted as Host. */
+  bindHost: string;
+  policy: Pick<PolicyService, 'bundle'>;
+  bus?: ServerEventBus;
+  /** How often a held call looks at its proposal; default 250 ms. */
+  pollMs?: number;
 }
 
 /** What a /v1 route group is given: every service the server was started with. */
@@ -134,6 +151,17 @@ export function httpDepsOf(regent: Regent, over: Omit<Partial<HttpDeps>, 'http'>
     policiesDir: config.policiesDir,
     oidc: config.oidc,
     log: regent.log,
+    ...(regent.policy
+      ? {
+          mcp: {
+            sessionSecret: regent.signer.deriveSecret('mcp-session'),
+            settings: config.mcp,
+            bindHost: config.host,
+            policy: regent.policy,
+            ...(regent.mcpBus ? { bus: regent.mcpBus } : {}),
+          },
+        }
+      : {}),
     ...over,
     http: { ...config.http, ...over.http },
   };
@@ -216,15 +244,8 @@ export function createHttpApp(deps: HttpDeps): Express {
       journalQuery: journalQuery ?? createJournalQuery(deps.db.sql),
       policyHistory: createPolicyHistory(deps.db),
     };
-    app.use(
-      '/v1',
-      noStore,
-      authenticate({
-        ...api,
-        oidc: deps.oidc && createOidcVerifier(deps.oidc, deps.people, log),
-        failures: createFailureLimiter(http.authFailuresPerMinute),
-      }),
-    );
+    const oidc = deps.oidc && createOidcVerifier(deps.oidc, deps.people, log);
+    const failures = createFailureLimiter(http.authFailuresPerMinute);
     const limit = perKeyRateLimit(http.rateLimitPerMinute, (req) =>
       journalRefusal(
         { journal: api.journal, log },
@@ -234,6 +255,32 @@ export function createHttpApp(deps: HttpDeps): Express {
         req.principal.keyId === 'oidc' ? null : `key:${req.principal.keyId}`,
       ),
     );
+    // Regent's MCP server: a twin's key, every call a governed action request (src/mcp).
+    if (deps.mcp && deps.proposals && deps.connectors) {
+      const registry = deps.connectors;
+      const gateway = createMcpGateway({
+        log,
+        journal: api.journal,
+        people: deps.people,
+        twins: deps.twins,
+        proposals: deps.proposals,
+        policy: deps.mcp.policy,
+        connectors: () => registry,
+        sessionSecret: deps.mcp.sessionSecret,
+        config: {
+          holdMs: deps.mcp.settings.holdMs,
+          pollMs: deps.mcp.pollMs ?? 250,
+          retryWindowMs: deps.mcp.settings.retryWindowMs,
+          origins: createOrigins({ publicUrl: deps.mcp.settings.publicUrl, bindHost: deps.mcp.bindHost, oidcIssuer: deps.oidc?.issuer }),
+        },
+        ...(deps.mcp.bus ? { bus: deps.mcp.bus } : {}),
+        auth: { ...(oidc ? { oidc } : {}), failures },
+        ...(limit ? { rateLimit: limit } : {}),
+      });
+      app.locals.mcp = gateway;
+      app.use(noStore, gateway.router());
+    }
+    app.use('/v1', noStore, authenticate({ ...api, oidc, failures }));
     if (limit) app.use('/v1', limit);
     for (const group of routes) {
       if (typeof group === 'function') app.use(group(api));

@@ -26,6 +26,8 @@ export interface AuthDeps {
    * one over it is journaled (a flood of bad keys must not flood the journal).
    */
   failures?: { hit(req: Request): Promise<{ over: boolean; first: boolean; retryAfterS: number; limit: number }> };
+  /** More parameters of the 401 challenge, e.g. RFC 9728's `resource_metadata="…"` on /mcp. */
+  challenge?: (req: Request) => string;
 }
 
 const BEARER = /^Bearer +(\S+) *$/i;
@@ -99,7 +101,8 @@ export function authenticate(deps: AuthDeps): RequestHandler {
     }
     await journalRefusal(deps, req, 'system', { status: 401, ...journaled }, refusal.keyId ? `key:${refusal.keyId}` : null);
     const missing = refusal.reason === 'missing';
-    res.setHeader('WWW-Authenticate', missing ? 'Bearer realm="regent"' : 'Bearer realm="regent", error="invalid_token"');
+    const more = deps.challenge ? `, ${deps.challenge(req)}` : '';
+    res.setHeader('WWW-Authenticate', (missing ? 'Bearer realm="regent"' : 'Bearer realm="regent", error="invalid_token"') + more);
     throw new UnauthenticatedError(
       missing
         ? 'this route needs an API key: send Authorization: Bearer rgt_…'

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { openScratchDatabase } from '../db/scratch';
 import type { Logger } from '../log/logger';
 import { exportJournal } from './export';
-import { generateSigningKey, signNote, vkeyOf } from './note';
+import { signerOfKey } from './keys';
+import { generateSigningKey, vkeyOf } from './note';
 import { createJournalService } from './service';
 import { createJournalStore } from './store';
 import { verifyExport } from './verify';
@@ -54,7 +55,7 @@ export async function benchJournal(o: JournalBenchOptions): Promise<JournalBench
     const key = generateSigningKey('bench.regent.local/journal');
     const journal = createJournalService({
       store: createJournalStore(db.sql),
-      signer: { origin: key.name, vkey: vkeyOf(key), sign: (t) => signNote(t, key) },
+      signer: signerOfKey(key),
       log: o.log,
       checkpointEvery: 1000,
       checkpointIntervalMs: 10_000,

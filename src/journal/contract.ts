@@ -280,6 +280,19 @@ export const ENTRY_DATA = {
     rules: z.array(Text),
   }),
   'signal.refused': z.strictObject({ id: Text.nullable(), type: Text.nullable(), source: Text.nullable(), reason: Text }),
+  /** An MCP client began talking to /mcp with a twin's key: `initialize` (2025 era) or `server/discover` (2026-07-28). */
+  'mcp.initialized': z.strictObject({
+    client: z.strictObject({ name: Text, version: Text }),
+    protocol: Text,
+    era: z.enum(['legacy', 'modern']),
+  }),
+  /** The MCP client went away while its call was held for approval; the proposal stands (subject). */
+  'mcp.call_left': z.strictObject({
+    tool: Text,
+    client: z.strictObject({ name: Text, version: Text, protocol: Text }),
+    status: ProposalStatus,
+    heldMs: Count,
+  }),
 } as const satisfies Record<string, z.ZodType<Record<string, unknown>>>;
 
 export type JournalKind = keyof typeof ENTRY_DATA;

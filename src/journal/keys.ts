@@ -1,6 +1,7 @@
+import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { generateSigningKey, parseSigningKey, signingKeyToString, signNote, vkeyOf } from './note';
+import { generateSigningKey, parseSigningKey, signingKeyToString, signNote, vkeyOf, type SigningKey } from './note';
 
 /** Signs checkpoints. The private key never leaves this object: only `vkey` is shown. */
 export interface Signer {
@@ -9,6 +10,12 @@ export interface Signer {
   /** C2SP verifier key `<name>+<hex id>+<base64>`. */
   readonly vkey: string;
   sign(text: string): string;
+  /**
+   * A 32-byte secret for `purpose` derived from the private key (HMAC-SHA256 over it), so that
+   * every process holding the journal key derives the same one and nothing else can. Used to
+   * sign tokens Regent hands out and reads back (MCP session ids); the key itself stays here.
+   */
+  deriveSecret(purpose: string): Buffer;
 }
 
 export class SigningKeyError extends Error {
@@ -22,7 +29,18 @@ export function signerFromKeyText(text: string): Signer {
   } catch (err) {
     throw new SigningKeyError(`REGENT_SIGNING_KEY: ${(err as Error).message}`);
   }
-  return { origin: key.name, vkey: vkeyOf(key), sign: (t) => signNote(t, key) };
+  return signerOfKey(key);
+}
+
+/** The Signer of a parsed key. */
+export function signerOfKey(key: SigningKey): Signer {
+  const der = key.privateKey.export({ format: 'der', type: 'pkcs8' });
+  return {
+    origin: key.name,
+    vkey: vkeyOf(key),
+    sign: (t) => signNote(t, key),
+    deriveSecret: (purpose) => createHmac('sha256', der).update(`regent/${purpose}`).digest(),
+  };
 }
 
 /**

@@ -71,6 +71,17 @@ export function createPolicyService(opts: PolicyServiceOptions) {
   /** The reload or sync running now: they are serialized, or they would race on `current`. */
   let reloading: Promise<unknown> | undefined;
   let syncTimer: NodeJS.Timeout | undefined;
+  /** Told whenever the bundle in force here changes (a reload, a rollback, another process's version). */
+  const listeners = new Set<(version: string) => void>();
+  const changed = (version: string) => {
+    for (const fn of listeners) {
+      try {
+        fn(version);
+      } catch (err) {
+        log.warn('a policy change listener failed', { error: err });
+      }
+    }
+  };
 
   /**
    * The version in force is the one the journal names last (policy.loaded or policy.rolled_back),
@@ -87,6 +98,7 @@ export function createPolicyService(opts: PolicyServiceOptions) {
     const previous = current?.bundle.version ?? null;
     current = { bundle: loaded.bundle, sources: stored.sources };
     log.info('policy version in force changed in another process; now in force here too', { version, previous, by: last.actor });
+    changed(version);
     return true;
   }
 
@@ -109,6 +121,7 @@ export function createPolicyService(opts: PolicyServiceOptions) {
     });
     current = { bundle, sources };
     log.info('policy bundle in force', { version: bundle.version, previous, authorities: summary.authorities.length });
+    changed(bundle.version);
     return { ok: true, version: bundle.version, changed: true, summary };
   }
 
@@ -207,6 +220,12 @@ export function createPolicyService(opts: PolicyServiceOptions) {
         syncTimer.unref();
       }
       return result;
+    },
+
+    /** Calls `fn` whenever the bundle in force here changes; returns the way to stop. */
+    onChange(fn: (version: string) => void): () => void {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
     },
 
     /** Brings this process to the version in force in the database (see start's syncMs). */

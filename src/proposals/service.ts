@@ -111,6 +111,9 @@ export function createProposalService(deps: ProposalDeps) {
       return p;
     },
 
+    /** The proposal a twin made with this idempotency key, if any. */
+    byIdempotencyKey: (twin: string, key: string): Promise<Proposal | undefined> => store.byIdempotencyKey(twin, key),
+
     list: (q: Parameters<ProposalStore['list']>[0]) => store.list(q),
 
     reviews: (id: string): Promise<Review[]> => store.reviews(id),

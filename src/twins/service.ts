@@ -37,6 +37,17 @@ function visible(principal: Principal, twin: Twin): boolean {
 export function createTwinService(opts: TwinServiceOptions) {
   const { journal, people, policy } = opts;
   const store = createTwinStore(opts.sql, opts.prisma);
+  /** Told when what a twin may do changed: a mode, a kill switch. */
+  const listeners = new Set<(change: { twin: string | null; what: 'mode' | 'kill_switch' }) => void>();
+  const changed = (change: { twin: string | null; what: 'mode' | 'kill_switch' }) => {
+    for (const fn of listeners) {
+      try {
+        fn(change);
+      } catch (err) {
+        opts.log.warn('a twin change listener failed', { error: err });
+      }
+    }
+  };
 
   async function get(id: string): Promise<Twin> {
     const twin = isId(id) ? await store.get(id) : undefined;
@@ -111,6 +122,12 @@ export function createTwinService(opts: TwinServiceOptions) {
     /** The twins of one owner (`user:<id>`), e.g. to show an executive their twins' proposals. */
     ownedBy: (owner: string): Promise<Twin[]> => store.list(owner),
 
+    /** Calls `fn` when a twin's mode or a kill switch changes in this process; returns the way to stop. */
+    onChange(fn: (change: { twin: string | null; what: 'mode' | 'kill_switch' }) => void): () => void {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+
     /** Changes a twin's mode (who may is the caller's check); journaled with from and to. */
     async setMode(id: string, mode: Mode, actor: string): Promise<Twin> {
       checkActor(actor);
@@ -119,6 +136,7 @@ export function createTwinService(opts: TwinServiceOptions) {
       if (!r) throw new NotFoundError(`no twin ${id}`);
       if (r.before.mode !== to) {
         await journal.append({ kind: 'twin.mode_changed', actor, subject: `twin:${id}`, data: { from: r.before.mode, to } });
+        changed({ twin: id, what: 'mode' });
       }
       return r.after;
     },
@@ -147,6 +165,7 @@ export function createTwinService(opts: TwinServiceOptions) {
         data: { scope: s.twin !== undefined ? 'twin' : 'global', engaged: s.engaged, previous, changed: previous !== s.engaged },
       });
       opts.log.warn(s.engaged ? 'kill switch engaged' : 'kill switch released', { twin: s.twin ?? null, actor });
+      if (previous !== s.engaged) changed({ twin: s.twin ?? null, what: 'kill_switch' });
       return { engaged: s.engaged, ...(s.twin !== undefined ? { twin: s.twin } : {}), previous };
     },
 

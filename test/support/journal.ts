@@ -1,5 +1,6 @@
 import type { Database } from '../../src/db/database';
-import { generateSigningKey, signNote, vkeyOf } from '../../src/journal/note';
+import { signerOfKey } from '../../src/journal/keys';
+import { generateSigningKey } from '../../src/journal/note';
 import { createJournalService, type JournalService } from '../../src/journal/service';
 import { createJournalStore } from '../../src/journal/store';
 import { createLogger } from '../../src/log/logger';
@@ -8,7 +9,7 @@ export const silentLog = createLogger('error', { silent: true });
 
 export function testSigner(name = 'test.regent.local/journal') {
   const key = generateSigningKey(name);
-  return { key, signer: { origin: name, vkey: vkeyOf(key), sign: (t: string) => signNote(t, key) } };
+  return { key, signer: signerOfKey(key) };
 }
 
 export async function startJournal(

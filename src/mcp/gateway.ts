@@ -1,0 +1,302 @@
+/**
+ * Regent's MCP server at `/mcp`: any agent that speaks the Model Context Protocol uses Regent as
+ * its tool server, with a twin's key, and every call is a governed action request.
+ *
+ * Served with the official SDK (v2): `createMcpHandler` answers 2026-07-28 requests and, in its
+ * stateless legacy mode, the 2025-era revisions (2025-06-18, 2025-11-25) that most clients still
+ * speak. Regent answers `tools/list` and `tools/call` with the SDK's low-level handlers, so that
+ * its own validation, policy and journal see every call (the SDK would refuse bad arguments
+ * before Regent could journal them).
+ */
+import type { Request, RequestHandler, Response, Router } from 'express';
+import express from 'express';
+import { createMcpHandler, ProtocolError, ProtocolErrorCode, Server, type ServerEventBus } from '@modelcontextprotocol/server';
+import { toNodeHandler } from '@modelcontextprotocol/node';
+import type { JournalService } from '../journal/service';
+import type { Logger } from '../log/logger';
+import type { PeopleService } from '../people/service';
+import type { Principal } from '../people/types';
+import type { PolicyService } from '../policy/service';
+import type { ProposalService } from '../proposals/service';
+import type { TwinService } from '../twins/service';
+import type { ConnectorRegistry } from '../connectors/types';
+import { ForbiddenError } from '../errors/errors';
+import { VERSION } from '../version';
+import { authenticate, journalRefusal, type AuthDeps } from '../http/auth';
+import { createCallHandler, refusal, type CallResult } from './calls';
+import { clean, createSessionCodec, type McpClient } from './session';
+import { mcpToolsFor, STATUS_TOOL, statusOnly, type McpTool } from './tools';
+import { hostGuard, resourceMetadataUrl, type Origins } from './origins';
+
+export interface McpConfig {
+  /** How long a call that needs approval is held open before answering pending_approval. */
+  holdMs: number;
+  /** How often a held call looks at its proposal. */
+  pollMs: number;
+  /** Identical calls without an idempotency key within this window are one request. */
+  retryWindowMs: number;
+  /** Where this server is reached, and which Host and Origin headers it accepts. */
+  origins: Origins;
+}
+
+export interface McpDeps {
+  log: Logger;
+  journal: Pick<JournalService, 'append'>;
+  people: Pick<PeopleService, 'identify'>;
+  twins: Pick<TwinService, 'getForAction'>;
+  proposals: Pick<ProposalService, 'create' | 'get' | 'byIdempotencyKey'>;
+  policy: Pick<PolicyService, 'bundle'>;
+  connectors: () => ConnectorRegistry;
+  /** Signs the session ids handed to 2025-era clients (derived from the journal key). */
+  sessionSecret: Buffer;
+  config: McpConfig;
+  /** Where tools/list changes are announced (subscriptions/listen); one bus across processes. */
+  bus?: ServerEventBus;
+  auth: Pick<AuthDeps, 'oidc' | 'failures'>;
+  /** The per-key rate limit of the API, shared with it. */
+  rateLimit?: RequestHandler;
+}
+
+/** What the express layer learned of the request, handed to the SDK handlers. */
+interface RequestInfo {
+  twin: string;
+  /** The client, as a signed session id of a 2025-era client says it. */
+  sessionClient: McpClient | undefined;
+  /** The protocol revision the request's header names (2025-era clients send it after initialize). */
+  headerProtocol: string | undefined;
+  /** Aborted when the client goes away before the answer is written. */
+  gone: AbortSignal;
+}
+
+const ENVELOPE_CLIENT = 'io.modelcontextprotocol/clientInfo';
+const ENVELOPE_PROTOCOL = 'io.modelcontextprotocol/protocolVersion';
+
+function clientOf(info: RequestInfo, envelope: Record<string, unknown> | undefined): McpClient {
+  const ci = envelope?.[ENVELOPE_CLIENT] as { name?: unknown; version?: unknown } | undefined;
+  const protocol = typeof envelope?.[ENVELOPE_PROTOCOL] === 'string' ? (envelope[ENVELOPE_PROTOCOL] as string) : undefined;
+  if (ci) return { name: clean(ci.name), version: clean(ci.version, 60), protocol: clean(protocol ?? info.headerProtocol, 40) };
+  if (info.sessionClient) return { ...info.sessionClient, protocol: clean(info.headerProtocol ?? info.sessionClient.protocol, 40) };
+  return { name: 'unknown', version: 'unknown', protocol: clean(info.headerProtocol ?? protocol, 40) };
+}
+
+export function createMcpGateway(deps: McpDeps) {
+  const { log } = deps;
+  const codec = createSessionCodec(deps.sessionSecret);
+  const calls = createCallHandler({
+    proposals: deps.proposals,
+    journal: deps.journal,
+    log,
+    holdMs: deps.config.holdMs,
+    pollMs: deps.config.pollMs,
+    retryWindowMs: deps.config.retryWindowMs,
+    progressEveryMs: 5000,
+  });
+
+  /**
+   * The tools a twin is offered now: its authority's grants (the LLM twin's set), nothing while
+   * it is halted by a kill switch or policy is unavailable; the status tool always.
+   */
+  async function toolsOf(twinId: string, opts: { evenWhenHalted: boolean }): Promise<{ tools: McpTool[]; why: string | null }> {
+    const twin = await deps.twins.getForAction(twinId);
+    if (!twin) return { tools: statusOnly(), why: `twin ${twinId} does not exist` };
+    if (twin.halted && !opts.evenWhenHalted) return { tools: statusOnly(), why: 'a kill switch halts this twin' };
+    let bundle;
+    try {
+      bundle = deps.policy.bundle();
+    } catch {
+      return { tools: statusOnly(), why: 'no policy is in force' };
+    }
+    const tools = mcpToolsFor(bundle, deps.connectors(), twin.authority);
+    if (twin.mode !== 'execute') {
+      for (const t of tools) {
+        if (t.action === null) continue;
+        t.description +=
+          twin.mode === 'propose'
+            ? ' This twin is in propose mode: a call is recorded for a person to act on and nothing runs.'
+            : ' This twin is in approve mode: a person approves every call before it runs.';
+      }
+    }
+    return { tools, why: null };
+  }
+
+  function buildServer(info: RequestInfo): Server {
+    const server = new Server(
+      { name: 'regent', version: VERSION },
+      {
+        capabilities: { tools: { listChanged: true } },
+        instructions:
+          'Regent governs every tool here: each call is an action request decided against the delegated authority of the twin whose key you use, and journaled. ' +
+          'A call a person must approve answers pending_approval with a proposal id; ask regent_proposal_status later. Refusals say why.',
+      },
+    );
+    server.setRequestHandler('tools/list', async (_req, ctx) => {
+      const { tools } = await toolsOf(info.twin, { evenWhenHalted: false });
+      void ctx;
+      return {
+        tools: tools.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema, annotations: t.annotations })),
+      };
+    });
+    server.setRequestHandler('tools/call', async (req, ctx): Promise<CallResult> => {
+      const client = clientOf(info, ctx.mcpReq.envelope as Record<string, unknown> | undefined);
+      const name = req.params.name;
+      const args = req.params.arguments;
+      if (name === STATUS_TOOL) return calls.status(info.twin, (args as Record<string, unknown> | undefined)?.proposal);
+      // Granted tools are looked up even while the twin is halted: a call then is refused by the
+      // pipeline (denied, journaled) rather than reported as a tool that does not exist.
+      const { tools } = await toolsOf(info.twin, { evenWhenHalted: true });
+      const tool = tools.find((t) => t.name === name);
+      if (!tool || tool.action === null) {
+        const reason = `unknown tool ${JSON.stringify(String(name).slice(0, 200))}: not a tool this twin is granted`;
+        await deps.journal
+          .append({ kind: 'proposal.refused', actor: `twin:${info.twin}`, data: { reason, action: null } })
+          .catch((err) => log.error('could not journal a refused MCP call', { error: err }));
+        throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${String(name).slice(0, 200)}`);
+      }
+      if (args !== undefined && (args === null || typeof args !== 'object' || Array.isArray(args))) {
+        const reason = `arguments of ${tool.name} must be an object`;
+        await deps.journal
+          .append({ kind: 'proposal.refused', actor: `twin:${info.twin}`, data: { reason, action: tool.action } })
+          .catch((err) => log.error('could not journal a refused MCP call', { error: err }));
+        return refusal(reason);
+      }
+      const token = ctx.mcpReq._meta?.progressToken;
+      const signal = AbortSignal.any([ctx.mcpReq.signal, info.gone]);
+      return calls.call({
+        twin: info.twin,
+        tool: tool.name,
+        action: tool.action,
+        args: (args ?? {}) as Record<string, unknown>,
+        meta: ctx.mcpReq._meta as Record<string, unknown> | undefined,
+        client,
+        signal,
+        ...(token !== undefined
+          ? {
+              progress: (progress: number, message: string) =>
+                ctx.mcpReq.notify({ method: 'notifications/progress', params: { progressToken: token, progress, message } }),
+            }
+          : {}),
+      });
+    });
+    return server;
+  }
+
+  const handler = createMcpHandler(
+    (ctx) => {
+      const info = (ctx.authInfo?.extra as { regent?: RequestInfo } | undefined)?.regent;
+      if (!info) throw new Error('MCP request without Regent request info');
+      return buildServer(info);
+    },
+    {
+      ...(deps.bus ? { bus: deps.bus } : {}),
+      keepAliveMs: 10_000,
+      onerror: (err) => log.warn('MCP request refused by the protocol layer', { error: err.message }),
+    },
+  );
+  const node = toNodeHandler(handler);
+
+  /** Only a twin's key: a person gets a plain 403 with the reason (never insufficient_scope, which sends clients into a step-up flow). */
+  const twinOnly: RequestHandler = (req, _res, next) => {
+    const p: Principal = req.principal;
+    if (p.kind !== 'twin') {
+      next(
+        new ForbiddenError(
+          `${p.ref} is a person's key; /mcp takes a twin's API key (the twin acts, and each call is decided against its authority)`,
+          { capability: 'twin' },
+        ),
+      );
+      return;
+    }
+    next();
+  };
+
+  async function serve(req: Request, res: Response) {
+    const p = req.principal as Principal & { kind: 'twin' };
+    const gone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
+    const body = req.body as { method?: unknown; params?: Record<string, unknown> } | undefined;
+    const single = body && typeof body === 'object' && !Array.isArray(body) ? body : undefined;
+    const info: RequestInfo = {
+      twin: p.id,
+      sessionClient: codec.read(req.get('mcp-session-id'), p.id),
+      headerProtocol: req.get('mcp-protocol-version'),
+      gone: gone.signal,
+    };
+    if (req.method === 'POST' && single?.method === 'initialize') {
+      // A 2025-era client says who it is once: carried in a signed session id from here on.
+      const params = single.params ?? {};
+      const ci = (params.clientInfo ?? {}) as { name?: unknown; version?: unknown };
+      const client: McpClient = { name: clean(ci.name), version: clean(ci.version, 60), protocol: clean(params.protocolVersion, 40) };
+      res.setHeader('Mcp-Session-Id', codec.issue(p.id, client));
+      await initialized(p.id, client, 'legacy');
+    } else if (req.method === 'POST' && single?.method === 'server/discover') {
+      const meta = (single.params?._meta ?? {}) as Record<string, unknown>;
+      await initialized(p.id, clientOf(info, meta), 'modern');
+    }
+    if (req.method === 'DELETE') {
+      // Ending a session: Regent keeps none, so there is nothing to end.
+      res.status(204).end();
+      return;
+    }
+    (req as Request & { auth?: unknown }).auth = { token: 'regent', clientId: p.id, scopes: [], extra: { regent: info } };
+    await node(req, res, req.body);
+  }
+
+  async function initialized(twin: string, client: McpClient, era: 'legacy' | 'modern') {
+    await deps.journal
+      .append({ kind: 'mcp.initialized', actor: `twin:${twin}`, data: { client: { name: client.name, version: client.version }, protocol: client.protocol, era } })
+      .catch((err) => log.error('could not journal an MCP client starting', { error: err }));
+    log.info('MCP client connected', { twin, client: client.name, version: client.version, protocol: client.protocol });
+  }
+
+  return {
+    /** /mcp and the RFC 9728 metadata, for the app to mount before its /v1 routes. */
+    router(): Router {
+      const r = express.Router();
+      const guard = hostGuard(deps.config.origins);
+      const metadata: RequestHandler = (req, res) => {
+        res.setHeader('Cache-Control', 'max-age=300');
+        res.json({
+          resource: `${deps.config.origins.base(req)}/mcp`,
+          ...(deps.config.origins.authorizationServers.length > 0 ? { authorization_servers: deps.config.origins.authorizationServers } : {}),
+          bearer_methods_supported: ['header'],
+          resource_name: 'Regent',
+          resource_documentation: `${deps.config.origins.base(req)}/docs`,
+        });
+      };
+      r.get(['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp'], guard, metadata);
+      const chain: RequestHandler[] = [
+        guard,
+        authenticate({
+          people: deps.people,
+          journal: deps.journal,
+          log,
+          ...deps.auth,
+          challenge: (req) => `resource_metadata="${resourceMetadataUrl(deps.config.origins.base(req))}"`,
+        }),
+        twinOnly,
+      ];
+      if (deps.rateLimit) chain.push(deps.rateLimit);
+      r.all('/mcp', ...chain, (req, res, next) => {
+        serve(req, res).catch(next);
+      });
+      r.use('/mcp', async (err: unknown, req: Request, _res: Response, next: (e?: unknown) => void) => {
+        if (err instanceof ForbiddenError) {
+          await journalRefusal({ journal: deps.journal, log }, req, req.principal?.ref ?? 'system', { status: 403, ...(err.details ?? {}) }, null);
+        }
+        next(err);
+      });
+      return r;
+    },
+
+    /** Tells open subscriptions/listen streams that what is offered may have changed. */
+    toolsChanged(): void {
+      handler.notify.toolsChanged();
+    },
+
+    close: () => handler.close(),
+  };
+}
+
+export type McpGateway = ReturnType<typeof createMcpGateway>;
