@@ -13,6 +13,14 @@ import { ProblemSchema } from './schemas';
 type Json = Record<string, unknown>;
 
 /** Routes served outside the route modules (by app.ts, the console, or groups not yet on the registry). */
+const MCP_RESOURCE_METADATA = z.object({
+  resource: z.string(),
+  authorization_servers: z.array(z.string()).optional(),
+  bearer_methods_supported: z.array(z.literal('header')),
+  resource_name: z.string(),
+  resource_documentation: z.string(),
+});
+
 export const SYSTEM_ENDPOINTS = {
   healthz: endpoint({
     id: 'healthz',
@@ -82,6 +90,26 @@ export const SYSTEM_ENDPOINTS = {
     summary: 'The web console (same as /)',
     access: { public: true },
     responses: { 200: { description: 'HTML', media: { 'text/html': { description: 'The console' } } } },
+  }),
+  mcpResource: endpoint({
+    id: 'mcpResourceMetadata',
+    method: 'GET',
+    path: '/.well-known/oauth-protected-resource',
+    tag: 'MCP',
+    summary: 'OAuth protected resource metadata (RFC 9728) of the MCP endpoint /mcp',
+    description:
+      'Named by the 401 challenge of /mcp. `authorization_servers` lists the OIDC issuer when REGENT_OIDC_* is set; without it, /mcp takes twin API keys only. The MCP endpoint itself (POST/GET/DELETE /mcp, Streamable HTTP) is described in the README: it speaks JSON-RPC, not this API.',
+    access: { public: true },
+    responses: { 200: { description: 'The metadata', schema: MCP_RESOURCE_METADATA } },
+  }),
+  mcpResourcePath: endpoint({
+    id: 'mcpResourceMetadataForPath',
+    method: 'GET',
+    path: '/.well-known/oauth-protected-resource/mcp',
+    tag: 'MCP',
+    summary: 'The same metadata at the path-inserted URL RFC 9728 clients also try',
+    access: { public: true },
+    responses: { 200: { description: 'The metadata', schema: MCP_RESOURCE_METADATA } },
   }),
   me: endpoint({
     id: 'getMe',

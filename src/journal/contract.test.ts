@@ -188,6 +188,11 @@ const EXAMPLES: { [K in JournalKind]: EntryData<K>[] } = {
     },
   ],
   'signal.refused': [{ id: null, type: 'x', source: null, reason: 'no standing rule' }],
+  'mcp.initialized': [
+    { client: { name: 'claude-desktop', version: '1.4' }, protocol: '2025-06-18', era: 'legacy' },
+    { client: { name: 'cursor', version: '2.4.0' }, protocol: '2026-07-28', era: 'modern' },
+  ],
+  'mcp.call_left': [{ tool: 'crm_discount_update', client: { name: 'v1-agent', version: '1.4.0', protocol: '2025-11-25' }, status: 'pending_approval', heldMs: 1200 }],
 };
 
 describe('the journal contract', () => {

@@ -66,6 +66,8 @@ async function objective(ctx: Ctx): Promise<string> {
 const FIXTURES: Record<string, Fixture> = {
   healthz: { path: () => '/healthz' },
   readyz: { path: () => '/readyz' },
+  mcpResourceMetadata: { path: () => '/.well-known/oauth-protected-resource' },
+  mcpResourceMetadataForPath: { path: () => '/.well-known/oauth-protected-resource/mcp' },
   openapi: { path: () => '/openapi.json' },
   docs: { path: () => '/docs' },
   docsStylesheet: { path: () => '/docs/docs.css' },
