@@ -96,7 +96,7 @@ export function createMcpGateway(deps: McpDeps) {
    * The tools a twin is offered now: its authority's grants (the LLM twin's set), nothing while
    * it is halted by a kill switch or policy is unavailable; the status tool always.
    */
-  async function toolsOf(twinId: string, opts: { evenWhenHalted: boolean }): Promise<{ tools: McpTool[]; why: string | null }> {
+  async function toolsOf(twinId: string, opts: { evenWhenHalted: boolean }): Promise<{ tools: McpTool[]; why: string | null; halted?: boolean }> {
     const twin = await deps.twins.getForAction(twinId);
     if (!twin) return { tools: statusOnly(), why: `twin ${twinId} does not exist` };
     if (twin.halted && !opts.evenWhenHalted) return { tools: statusOnly(), why: 'a kill switch halts this twin' };
@@ -116,7 +116,7 @@ export function createMcpGateway(deps: McpDeps) {
             : ' This twin is in approve mode: a person approves every call before it runs.';
       }
     }
-    return { tools, why: null };
+    return { tools, why: null, halted: twin.halted };
   }
 
   function buildServer(info: RequestInfo): Server {
@@ -143,7 +143,7 @@ export function createMcpGateway(deps: McpDeps) {
       if (name === STATUS_TOOL) return calls.status(info.twin, (args as Record<string, unknown> | undefined)?.proposal);
       // Granted tools are looked up even while the twin is halted: a call then is refused by the
       // pipeline (denied, journaled) rather than reported as a tool that does not exist.
-      const { tools } = await toolsOf(info.twin, { evenWhenHalted: true });
+      const { tools, halted } = await toolsOf(info.twin, { evenWhenHalted: true });
       const tool = tools.find((t) => t.name === name);
       if (!tool || tool.action === null) {
         const reason = `unknown tool ${JSON.stringify(String(name).slice(0, 200))}: not a tool this twin is granted`;
@@ -154,6 +154,14 @@ export function createMcpGateway(deps: McpDeps) {
       }
       if (args !== undefined && (args === null || typeof args !== 'object' || Array.isArray(args))) {
         const reason = `arguments of ${tool.name} must be an object`;
+        await deps.journal
+          .append({ kind: 'proposal.refused', actor: `twin:${info.twin}`, data: { reason, action: tool.action } })
+          .catch((err) => log.error('could not journal a refused MCP call', { error: err }));
+        return refusal(reason);
+      }
+      if (halted) {
+        // Nothing is recorded to run later: the caller is told now, and the refusal journaled.
+        const reason = `twin ${info.twin} is halted by a kill switch: nothing it asks for runs until the switch is released`;
         await deps.journal
           .append({ kind: 'proposal.refused', actor: `twin:${info.twin}`, data: { reason, action: tool.action } })
           .catch((err) => log.error('could not journal a refused MCP call', { error: err }));
@@ -209,6 +217,10 @@ export function createMcpGateway(deps: McpDeps) {
     next();
   };
 
+  /** Calls being served in this process, by twin, session and JSON-RPC id: a cancellation ends their wait. */
+  const held = new Map<string, AbortController>();
+  const heldKey = (twin: string, session: string | undefined, id: string | number) => `${twin}\u0000${session ?? ''}\u0000${typeof id}:${id}`;
+
   async function serve(req: Request, res: Response) {
     const p = req.principal as Principal & { kind: 'twin' };
     const gone = new AbortController();
@@ -223,6 +235,19 @@ export function createMcpGateway(deps: McpDeps) {
       headerProtocol: req.get('mcp-protocol-version'),
       gone: gone.signal,
     };
+    // A 2025-era client cancels a request with a notification on a new POST; with no sessions the
+    // SDK cannot route it, so Regent ends the wait of the held call it names (in this process).
+    if (req.method === 'POST' && single?.method === 'notifications/cancelled') {
+      const target = single.params?.requestId;
+      if (typeof target === 'string' || typeof target === 'number') held.get(heldKey(p.id, req.get('mcp-session-id'), target))?.abort();
+    }
+    if (req.method === 'POST' && single && typeof single.method === 'string' && single.method === 'tools/call' && 'id' in single) {
+      const key = heldKey(p.id, req.get('mcp-session-id'), (single as { id: string | number }).id);
+      held.set(key, gone);
+      res.on('close', () => {
+        if (held.get(key) === gone) held.delete(key);
+      });
+    }
     if (req.method === 'POST' && single?.method === 'initialize') {
       // A 2025-era client says who it is once: carried in a signed session id from here on.
       const params = single.params ?? {};

@@ -3,7 +3,9 @@
  * the v2 client negotiating 2026-07-28, over Streamable HTTP on loopback, against the whole
  * server (`regent serve`'s wiring) on both databases.
  */
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from '@modelcontextprotocol/client';
@@ -185,6 +187,102 @@ describeEachDatabase('MCP gateway (/mcp)', (getDb) => {
       req.end(JSON.stringify(init));
     });
     expect(otherHost).toBe(403);
+  });
+
+  it('a kill switch, a mode change and a policy reload change what is offered at once, told on subscriptions/listen', async () => {
+    const c = (await v2('auto')) as unknown as V2Client;
+    let heard = 0;
+    c.setNotificationHandler('notifications/tools/list_changed', async () => {
+      heard++;
+    });
+    const sub = await c.listen({ toolsListChanged: true });
+    expect(sub.honoredFilter).toMatchObject({ toolsListChanged: true });
+    const names = async () => (await c.listTools()).tools.map((t) => t.name).sort();
+    const until = async (n: number) => {
+      while (heard < n) await new Promise((r) => setTimeout(r, 20));
+    };
+
+    await call(`${api.url}/v1/kill-switch`, 'POST', keys.vic!, { engaged: true, twin: 'vic-mcp' });
+    await until(1);
+    expect(await names()).toEqual(['regent_proposal_status']);
+    // A granted tool called while halted is refused (journaled), not unknown.
+    const halted = (await c.callTool({ name: 'crm_note_create', arguments: { account: 'acme', text: 'while halted' } })) as ToolResult;
+    expect(halted.isError).toBe(true);
+    expect(halted.structuredContent).toMatchObject({ proposal: null, status: 'refused' });
+    expect(halted.content[0]!.text).toMatch(/kill switch/);
+    await call(`${api.url}/v1/kill-switch`, 'POST', keys.vic!, { engaged: false, twin: 'vic-mcp' });
+    await until(2);
+    expect(await names()).toEqual(['crm_discount_update', 'crm_note_create', 'regent_proposal_status']);
+
+    await call(`${api.url}/v1/twins/vic-mcp/mode`, 'PUT', keys.vic!, { mode: 'propose' });
+    await until(3);
+    const proposeMode = (await c.listTools()).tools.find((t) => t.name === 'crm_note_create')!;
+    expect(proposeMode.description).toMatch(/propose mode/);
+    const proposed = (await c.callTool({ name: 'crm_note_create', arguments: { account: 'acme', text: 'in propose mode' } })) as ToolResult;
+    expect(proposed.structuredContent).toMatchObject({ status: 'proposed' });
+    await call(`${api.url}/v1/twins/vic-mcp/mode`, 'PUT', keys.vic!, { mode: 'execute' });
+    await until(4);
+
+    const file = path.join(api.policiesDir, 'authorities/vic-mcp.yaml');
+    const original = fs.readFileSync(file, 'utf8');
+    fs.writeFileSync(file, original.replace(/version: 1/, 'version: 2').replace(/  - action: crm\.discount\.update[\s\S]*$/, ''));
+    try {
+      await api.regent.policy!.reload('system');
+      await until(5);
+      expect(await names()).toEqual(['crm_note_create', 'regent_proposal_status']);
+    } finally {
+      fs.writeFileSync(file, original.replace(/version: 1/, 'version: 3'));
+      await api.regent.policy!.reload('system');
+    }
+    await until(6);
+    await sub.close();
+  });
+
+  it('a client that leaves while its call is held: the proposal stands, and the journal says so', async () => {
+    const controller = new AbortController();
+    const c = await v1();
+    const held = c.callTool({ name: 'crm_discount_update', arguments: { ...DISCOUNT, account: 'umbrella' }, _meta: { 'regent/idempotencyKey': 'leaves-1' } }, undefined, {
+      signal: controller.signal,
+    });
+    let id: string | undefined;
+    while (!id) {
+      const list = (await call(`${api.url}/v1/proposals?status=pending_approval`, 'GET', keys.sara!)).body!;
+      id = list.proposals.find((p: { idempotencyKey: string }) => p.idempotencyKey === 'leaves-1')?.id;
+      if (!id) await new Promise((r) => setTimeout(r, 50));
+    }
+    controller.abort();
+    await expect(held).rejects.toBeDefined();
+    let left: { data: Record<string, unknown> } | undefined;
+    while (!left) {
+      const j = (await call(`${api.url}/v1/journal?kind=mcp.call_left`, 'GET', api.adminKey)).body!;
+      left = j.entries.find((e: { subject: string }) => e.subject === `proposal:${id}`);
+      if (!left) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(left.data).toMatchObject({ tool: 'crm_discount_update', status: 'pending_approval' });
+    expect((await call(`${api.url}/v1/proposals/${id}`, 'GET', keys.vic!)).body!.status).toBe('pending_approval');
+  });
+
+  it('malformed JSON-RPC, unknown methods and huge arguments get clear errors, never a 5xx', async () => {
+    const post = (body: string) =>
+      fetch(`${api.url}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${keys.twin}`, 'mcp-protocol-version': '2025-11-25' },
+        body,
+      });
+    const notJson = await post('{"jsonrpc": "2.0", "id": 1, "method": ');
+    expect(notJson.status).toBe(400);
+    const notRpc = await post(JSON.stringify({ hello: 'world' }));
+    expect(notRpc.status).toBeGreaterThanOrEqual(400);
+    expect(notRpc.status).toBeLessThan(500);
+    const c = await v1();
+    await expect((c as unknown as V1Client).request({ method: 'resources/list', params: {} } as never, {} as never)).rejects.toBeDefined();
+    const huge = await post(
+      JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'crm_note_create', arguments: { account: 'acme', text: 'x'.repeat(400_000) } } }),
+    );
+    expect(huge.status).toBe(413);
+    const long = (await c.callTool({ name: 'crm_note_create', arguments: { account: 'acme', text: 'y'.repeat(20_000) } })) as ToolResult;
+    expect(long.isError).toBe(true);
+    expect(long.content[0]!.text).toMatch(/text/);
   });
 
   it('journals each client, and the journal verifies', async () => {
