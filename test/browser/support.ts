@@ -90,7 +90,7 @@ export interface TestServer {
  * (id → YAML) and other policy files (path → text), an embedded database in a temp dir, and a
  * first admin.
  */
-export async function startServer(authorities: Record<string, string>, files: Record<string, string> = {}): Promise<TestServer> {
+export async function startServer(authorities: Record<string, string>, files: Record<string, string> = {}, env: Record<string, string> = {}): Promise<TestServer> {
   const dir = tmpDir('regent-browser-');
   const policies = path.join(dir, 'policies');
   const shipped = path.join(__dirname, '..', '..', 'policies');
@@ -109,6 +109,7 @@ export async function startServer(authorities: Record<string, string>, files: Re
     REGENT_POLICIES_DIR: policies,
     REGENT_CHECKPOINT_INTERVAL_MS: '60000',
     LOG_LEVEL: 'error',
+    ...env,
   });
   const regent = await openRegent(config, silentLog, { command: 'jest browser', policies: 'load' });
   let server: RunningServer;

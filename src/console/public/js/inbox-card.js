@@ -1,7 +1,7 @@
 // One card of the inbox: a pending proposal's facts, the twin's rationale, policy's reasons, the
 // preview, the arguments and comments, with its Approve, Reject and Edit buttons.
 import { fmtAgo, h, replace, timeEl } from './dom.js';
-import { amountOf, counterpartyOf, executiveOf, outcomeBadge, renderArgs, renderPreview, renderReasons, titleOf } from './proposals.js';
+import { amountOf, counterpartyOf, executiveOf, viaOf, outcomeBadge, renderArgs, renderPreview, renderReasons, titleOf } from './proposals.js';
 
 /** Whom an approval tier names: its approvers, and whom it escalated to. */
 function namedIn(a) {
@@ -77,7 +77,7 @@ export function fillCard(entry, me, owners) {
         'dl',
         { class: 'kv compact' },
         h('dt', null, 'Twin'),
-        h('dd', null, d.twin),
+        h('dd', null, d.twin, viaOf(d) ? h('span', { class: 'muted' }, ` · ${viaOf(d)}`) : null),
         h('dt', null, 'Executive'),
         h('dd', null, exec ?? (d.decision?.authority ? `per authority ${d.decision.authority}` : 'unknown')),
         h('dt', null, 'Action'),

@@ -16,6 +16,7 @@ import {
   renderReconciliation,
   statusBadge,
   titleOf,
+  viaOf,
 } from './proposals.js';
 import { errorBox, pageHead, poll, toast } from './ui.js';
 
@@ -132,6 +133,7 @@ export async function proposalView(root, { me, rest, query }) {
           h('dd', null, statusBadge(p.status), ' ', h('span', { class: 'muted' }, `since ${fmtAgo(p.updatedAt)}`)),
           h('dt', null, 'Twin'),
           h('dd', null, p.twin),
+          viaOf(p) ? [h('dt', null, 'Client'), h('dd', null, viaOf(p))] : null,
           h('dt', null, 'Executive'),
           h('dd', null, exec ?? '—'),
           h('dt', null, 'Action'),

@@ -21,6 +21,15 @@ function currencyFromReasons(p) {
   return null;
 }
 
+/** Where a request came from when it was not Regent's own runner: "via MCP: claude-desktop 1.4". */
+export function viaOf(p) {
+  const c = p.context;
+  if (!c || c.via !== 'mcp') return null;
+  const client = c.mcp?.client;
+  const who = client ? `${client.name}${client.version && client.version !== 'unknown' ? ` ${client.version}` : ''}` : 'an MCP client';
+  return `via MCP: ${who}${c.mcp?.protocol ? ` (protocol ${c.mcp.protocol})` : ''}`;
+}
+
 export function counterpartyOf(p) {
   const a = p.args ?? {};
   for (const f of COUNTERPARTY_FIELDS) {
