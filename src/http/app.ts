@@ -244,7 +244,7 @@ export function createHttpApp(deps: HttpDeps): Express {
       journalQuery: journalQuery ?? createJournalQuery(deps.db.sql),
       policyHistory: createPolicyHistory(deps.db),
     };
-    const oidc = deps.oidc && createOidcVerifier(deps.oidc, deps.people, log);
+    const oidc = deps.oidc && createOidcVerifier(deps.oidc, deps.people, log, deps.twins);
     const failures = createFailureLimiter(http.authFailuresPerMinute);
     const limit = perKeyRateLimit(http.rateLimitPerMinute, (req) =>
       journalRefusal(

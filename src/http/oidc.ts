@@ -8,6 +8,7 @@
 import type { OidcConfig } from '../config/config';
 import { UnavailableError } from '../errors/errors';
 import type { Logger } from '../log/logger';
+import type { TwinService } from '../twins/service';
 import type { PeopleService } from '../people/service';
 import { appRoles, isId, type Principal } from '../people/types';
 
@@ -20,7 +21,7 @@ export const OIDC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS
 export const looksLikeJwt = (token: string) => /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token);
 
 export type OidcResult =
-  | { ok: true; principal: Principal & { kind: 'user' }; subject: string }
+  | { ok: true; principal: Principal; subject: string }
   | { ok: false; reason: string; detail: string; subject?: string };
 
 export interface OidcVerifier {
@@ -46,7 +47,13 @@ function claimAt(payload: Record<string, unknown>, name: string): unknown {
   return v;
 }
 
-export function createOidcVerifier(config: OidcConfig, people: Pick<PeopleService, 'findUser'>, log: Logger): OidcVerifier {
+export function createOidcVerifier(
+  config: OidcConfig,
+  people: Pick<PeopleService, 'findUser'>,
+  log: Logger,
+  /** With twins, a token whose claim is `twin:<id>` (a machine token issued to an agent) names that twin. */
+  twins?: Pick<TwinService, 'getForAction'>,
+): OidcVerifier {
   let jose: Jose | undefined;
   let jwks: ReturnType<Jose['createRemoteJWKSet']> | undefined;
 
@@ -101,6 +108,18 @@ export function createOidcVerifier(config: OidcConfig, people: Pick<PeopleServic
       const subject = typeof payload.sub === 'string' ? payload.sub : undefined;
       if (typeof sub !== 'string' || !sub) {
         return { ok: false, reason: 'no_user_claim', detail: `the token has no ${config.userClaim} claim naming a Regent user`, subject };
+      }
+      if (sub.startsWith('twin:') && twins) {
+        const twinId = sub.slice(5);
+        let twin: Awaited<ReturnType<typeof twins.getForAction>>;
+        try {
+          twin = isId(twinId) ? await twins.getForAction(twinId) : undefined;
+        } catch (err) {
+          log.error('could not look up the twin a token names', { error: err });
+          throw new UnavailableError('cannot check the token’s twin right now (storage unavailable); try again');
+        }
+        if (!twin) return { ok: false, reason: 'unknown_twin', detail: `the token's ${config.userClaim} "${sub}" names no Regent twin`, subject };
+        return { ok: true, subject: subject ?? sub, principal: { kind: 'twin', id: twinId, ref: `twin:${twinId}`, owner: twin.owner, keyId: 'oidc' } };
       }
       const id = sub.startsWith('user:') ? sub.slice(5) : sub;
       let user: Awaited<ReturnType<typeof people.findUser>>;

@@ -308,6 +308,17 @@ describe('OIDC bearer tokens', () => {
     expect((await call(`${s.server.url}/v1/journal`, 'GET', await token({ preferred_username: 'aud' }))).status).toBe(200);
   });
 
+  it('signs in a twin named twin:<id> (a machine token issued to an agent); an unknown twin is refused', async () => {
+    await s.people.addUser({ id: 'vic', name: 'Vic', roles: ['executive'] }, 'system').catch(() => undefined);
+    await s.twins.create({ id: 'vic-twin', owner: 'user:vic', authority: 'vic-twin', mode: 'execute' }, 'user:vic');
+    const r = await me(await token({ preferred_username: 'twin:vic-twin' }));
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ kind: 'twin', id: 'vic-twin', ref: 'twin:vic-twin' });
+    const none = await me(await token({ preferred_username: 'twin:nobody' }));
+    expect(none.status).toBe(401);
+    expect(none.body!.detail).toMatch(/names no Regent twin/);
+  });
+
   it.each([
     ['expired', async () => token({ preferred_username: 'dana' }, { exp: Math.floor(Date.now() / 1000) - 3600 }), /^the bearer token was refused: the token expired at /],
     ['for another audience', async () => token({ preferred_username: 'dana' }, { aud: 'someone-else' }), /^the bearer token was refused: the token's aud claim is not accepted here/],
