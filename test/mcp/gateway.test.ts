@@ -84,6 +84,21 @@ describeEachDatabase('MCP gateway (/mcp)', (getDb) => {
     }
   });
 
+  it('tools/list answers 2026-07-28 clients with private, zero-TTL cache hints (the list varies by credential)', async () => {
+    const bodies: string[] = [];
+    const recording: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (String(init?.body ?? '').includes('"tools/list"')) bodies.push(await res.clone().text());
+      return res;
+    };
+    const c = new V2Client({ name: 'cache-check', version: '1' }, { versionNegotiation: { mode: 'auto' } });
+    await c.connect(new V2Transport(url(), { ...auth(keys.twin!), fetch: recording }));
+    clients.push(c as unknown as AnyClient);
+    await c.listTools();
+    expect(bodies.join('\n')).toMatch(/"ttlMs":0/);
+    expect(bodies.join('\n')).toMatch(/"cacheScope":"private"/);
+  });
+
   it('runs an execute-mode call at once, recording the client and protocol in the proposal', async () => {
     const c = await v1('claude-desktop', '1.4');
     const r = (await c.callTool({ name: 'crm_note_create', arguments: { account: 'acme', text: 'called via MCP' } })) as ToolResult;
