@@ -1,27 +1,29 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { regent, regentAsync } from '../support/cli';
-import { tmpDir } from '../support/databases';
+import { regent, regentAsync, regentInProcess } from '../support/cli';
+import { dataDir as newDataDir, tmpDir } from '../support/databases';
 
 const VECTOR = path.resolve(__dirname, '../fixtures/journal-vector/export');
 
+// The binary runs the cases about the process (exit codes, the first start of serve, SIGTERM, a
+// second process refused) and a verify; the rest run the same program in this process (test/support/cli.ts).
 describe('the regent CLI', () => {
   it.each([
-    [[]],
-    [['serve']],
-    [['journal']],
-    [['journal', 'note']],
-    [['journal', 'head']],
-    [['journal', 'export']],
-    [['journal', 'verify']],
-    [['journal', 'keygen']],
-    [['db']],
-    [['db', 'migrate']],
-    [['db', 'status']],
-    [['bench']],
-    [['bench', 'journal']],
-  ])('prints help for %j and exits 0', (args) => {
-    const r = regent([...args, '--help']);
+    [[], regent],
+    [['serve'], regentInProcess],
+    [['journal'], regentInProcess],
+    [['journal', 'note'], regentInProcess],
+    [['journal', 'head'], regentInProcess],
+    [['journal', 'export'], regentInProcess],
+    [['journal', 'verify'], regentInProcess],
+    [['journal', 'keygen'], regentInProcess],
+    [['db'], regentInProcess],
+    [['db', 'migrate'], regentInProcess],
+    [['db', 'status'], regentInProcess],
+    [['bench'], regentInProcess],
+    [['bench', 'journal'], regentInProcess],
+  ] as const)('prints help for %j and exits 0', async (args, run) => {
+    const r = await run([...args, '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: regent/);
   });
@@ -41,18 +43,18 @@ describe('the regent CLI', () => {
     expect(r.stderr.trim()).toBe('regent: configuration: REGENT_CHECKPOINT_EVERY: must be a whole number (got "often")');
   });
 
-  it('appends notes, exports, and verifies the export with the key it printed', () => {
-    const dataDir = tmpDir();
+  it('appends notes, exports, and verifies the export with the key it printed', async () => {
+    const dataDir = newDataDir();
     const env = { REGENT_DATA_DIR: dataDir };
-    expect(regent(['journal', 'note', '--actor', 'user:ann', '--text', 'quarter closed'], env).stdout).toMatch(/^appended seq 1 /);
-    const note = JSON.parse(regent(['journal', 'note', '--actor', 'user:ann', '--text', 'café ☃', '--json'], env).stdout);
+    expect((await regentInProcess(['journal', 'note', '--actor', 'user:ann', '--text', 'quarter closed'], env)).stdout).toMatch(/^appended seq 1 /);
+    const note = JSON.parse((await regentInProcess(['journal', 'note', '--actor', 'user:ann', '--text', 'café ☃', '--json'], env)).stdout);
     expect(note).toMatchObject({ seq: 2, kind: 'audit.note', actor: 'user:ann', data: { text: 'café ☃' } });
-    const head = JSON.parse(regent(['journal', 'head', '--json'], env).stdout);
+    const head = JSON.parse((await regentInProcess(['journal', 'head', '--json'], env)).stdout);
     expect(head).toMatchObject({ size: 2, chain: note.chain });
     fs.writeFileSync(path.join(dataDir, 'auditor.vkey'), head.vkey + '\n');
 
     const out = path.join(dataDir, 'export');
-    const exp = regent(['journal', 'export', '--out', out, '--actor', 'user:audrey', '--json'], env);
+    const exp = await regentInProcess(['journal', 'export', '--out', out, '--actor', 'user:audrey', '--json'], env);
     expect(exp.code).toBe(0);
     expect(JSON.parse(exp.stdout)).toMatchObject({ size: 2 });
     const ok = regent(['journal', 'verify', out, '--key', path.join(dataDir, 'auditor.vkey')]);
@@ -60,46 +62,46 @@ describe('the regent CLI', () => {
     expect(ok.stdout).toMatch(/^OK: 2 entries/);
 
     // The export itself was journaled.
-    expect(JSON.parse(regent(['journal', 'head', '--json'], env).stdout).size).toBe(3);
-    const again = regent(['journal', 'export', '--out', out], env);
+    expect(JSON.parse((await regentInProcess(['journal', 'head', '--json'], env)).stdout).size).toBe(3);
+    const again = await regentInProcess(['journal', 'export', '--out', out], env);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/already exists/);
   });
 
-  it('proves a later export still holds a checkpoint the auditor kept, saved as tools save it', () => {
-    const dataDir = tmpDir();
+  it('proves a later export still holds a checkpoint the auditor kept, saved as tools save it', async () => {
+    const dataDir = newDataDir();
     const env = { REGENT_DATA_DIR: dataDir };
-    regent(['journal', 'note', '--actor', 'user:ann', '--text', 'first'], env);
+    await regentInProcess(['journal', 'note', '--actor', 'user:ann', '--text', 'first'], env);
     const first = path.join(dataDir, 'first');
-    expect(regent(['journal', 'export', '--out', first], env).code).toBe(0);
+    expect((await regentInProcess(['journal', 'export', '--out', first], env)).code).toBe(0);
     const [kept] = fs.readdirSync(path.join(first, 'checkpoints')).sort((a, b) => parseInt(b) - parseInt(a));
     // Kept outside, one newline too many (what `jq -r .note > file` or `echo` leave behind).
     const keptFile = path.join(tmpDir(), 'kept-checkpoint.txt');
     fs.writeFileSync(keptFile, fs.readFileSync(path.join(first, 'checkpoints', kept!), 'utf8') + '\n');
     const vkey = path.join(dataDir, 'auditor.vkey');
-    fs.writeFileSync(vkey, JSON.parse(regent(['journal', 'head', '--json'], env).stdout).vkey + '\n');
+    fs.writeFileSync(vkey, JSON.parse((await regentInProcess(['journal', 'head', '--json'], env)).stdout).vkey + '\n');
 
-    regent(['journal', 'note', '--actor', 'user:ann', '--text', 'second'], env);
+    await regentInProcess(['journal', 'note', '--actor', 'user:ann', '--text', 'second'], env);
     const later = path.join(dataDir, 'later');
-    expect(regent(['journal', 'export', '--out', later], env).code).toBe(0);
-    const ok = regent(['journal', 'verify', later, '--key', vkey, '--trusted', keptFile]);
+    expect((await regentInProcess(['journal', 'export', '--out', later], env)).code).toBe(0);
+    const ok = await regentInProcess(['journal', 'verify', later, '--key', vkey, '--trusted', keptFile]);
     expect({ code: ok.code, out: ok.stdout }).toMatchObject({ code: 0, out: expect.stringMatching(/^OK: /) });
 
     // A kept checkpoint whose root was changed is refused, naming it.
     const lines = fs.readFileSync(keptFile, 'utf8').split('\n');
     lines[2] = Buffer.alloc(32, 7).toString('base64');
     fs.writeFileSync(keptFile, lines.join('\n'));
-    const bad = regent(['journal', 'verify', later, '--key', vkey, '--trusted', keptFile]);
+    const bad = await regentInProcess(['journal', 'verify', later, '--key', vkey, '--trusted', keptFile]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/trusted checkpoint does not verify/);
   });
 
-  it('refuses a note with an invalid actor and writes nothing', () => {
-    const env = { REGENT_DATA_DIR: tmpDir() };
-    const r = regent(['journal', 'note', '--actor', 'dana', '--text', 'x'], env);
+  it('refuses a note with an invalid actor and writes nothing', async () => {
+    const env = { REGENT_DATA_DIR: newDataDir() };
+    const r = await regentInProcess(['journal', 'note', '--actor', 'dana', '--text', 'x'], env);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^regent: journal entry actor: must look like user:<id>/);
-    expect(JSON.parse(regent(['journal', 'head', '--json'], env).stdout).size).toBe(0);
+    expect(JSON.parse((await regentInProcess(['journal', 'head', '--json'], env)).stdout).size).toBe(0);
   });
 
   it('verifies the independent implementation’s vector, and refuses a tampered copy naming the seq', () => {
@@ -117,18 +119,18 @@ describe('the regent CLI', () => {
     expect(bad.stderr).toMatch(/verification FAILED at seq 3/);
   });
 
-  it('fails with one line when the --key file does not exist', () => {
-    const r = regent(['journal', 'verify', VECTOR, '--key', '/nonexistent/k.vkey']);
+  it('fails with one line when the --key file does not exist', async () => {
+    const r = await regentInProcess(['journal', 'verify', VECTOR, '--key', '/nonexistent/k.vkey']);
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe('regent: --key /nonexistent/k.vkey: no such file');
   });
 
-  it('reports and applies migrations with db status and db migrate', () => {
-    const env = { REGENT_DATA_DIR: tmpDir() };
-    const before = JSON.parse(regent(['db', 'status', '--json'], env).stdout);
+  it('reports and applies migrations with db status and db migrate', async () => {
+    const env = { REGENT_DATA_DIR: newDataDir() };
+    const before = JSON.parse((await regentInProcess(['db', 'status', '--json'], env)).stdout);
     expect(before.applied).toEqual([]);
     expect(before.pending.length).toBeGreaterThan(0);
-    const migrated = JSON.parse(regent(['db', 'migrate', '--json'], env).stdout);
+    const migrated = JSON.parse((await regentInProcess(['db', 'migrate', '--json'], env)).stdout);
     expect(migrated.pending).toEqual([]);
     expect(migrated.appliedNow).toEqual(before.pending);
   });
@@ -161,7 +163,7 @@ describe('the regent CLI', () => {
     expect(fs.existsSync(path.join(dataDir, 'regent.lock'))).toBe(false);
 
     const outDir = path.join(dataDir, 'ex');
-    expect(regent(['journal', 'export', '--out', outDir], { REGENT_DATA_DIR: dataDir }).code).toBe(0);
+    expect((await regentInProcess(['journal', 'export', '--out', outDir], { REGENT_DATA_DIR: dataDir })).code).toBe(0);
     const kinds = fs.readFileSync(path.join(outDir, 'entries.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).kind);
     // The first start also created the admin (see users-cli.test.ts).
     expect(kinds).toEqual(['policy.loaded', 'user.created', 'system.started', 'system.stopped']);

@@ -11,8 +11,8 @@ import { loadConfig } from '../../src/config/config';
 import { startReceiver, type Receiver } from '../../src/connectors/testing/receiver';
 import { exportJournal } from '../../src/journal/export';
 import { verifyExport } from '../../src/journal/verify';
-import { regent as cli } from '../support/cli';
-import { tmpDir } from '../support/databases';
+import { regent as cli, regentInProcess } from '../support/cli';
+import { dataDir as newDataDir, tmpDir } from '../support/databases';
 import { silentLog } from '../support/journal';
 
 const AUTHORITY = `kind: Authority
@@ -57,11 +57,13 @@ describe('regent proposals reconcile', () => {
   const open = () =>
     openRegent(loadConfig({ ...env, REGENT_CHECKPOINT_INTERVAL_MS: '60000' }), silentLog, { command: 'jest', policies: 'load' });
   const reconcile = (id: string, ...args: string[]) => cli(['proposals', 'reconcile', id, ...args], env);
+  /** The same command run in this process (test/support/cli.ts); the binary keeps --help and the owner's settlement. */
+  const reconcileInProcess = (id: string, ...args: string[]) => regentInProcess(['proposals', 'reconcile', id, ...args], env);
 
   beforeAll(async () => {
     // The business system never answers in time.
     receiver = await startReceiver(() => ({ status: 201, delayMs: 5_000 }));
-    const dataDir = tmpDir('regent-reconcile-cli-');
+    const dataDir = newDataDir('regent-reconcile-cli-');
     const policies = path.join(dataDir, 'policies');
     fs.mkdirSync(path.join(policies, 'authorities'), { recursive: true });
     fs.mkdirSync(path.join(policies, 'connectors'), { recursive: true });
@@ -118,19 +120,19 @@ describe('regent proposals reconcile', () => {
     expect(group.stdout).toMatch(/reconcile/);
   });
 
-  it('refuses a wrong --outcome, a blank --evidence or an --actor that is not a person with exit 2 and one line', () => {
+  it('refuses a wrong --outcome, a blank --evidence or an --actor that is not a person with exit 2 and one line', async () => {
     for (const [args, reason] of [
       [['--outcome', 'maybe', '--evidence', 'x', '--actor', 'user:olga'], /--outcome must be executed or not_executed, not "maybe"/],
       [['--outcome', 'executed', '--evidence', '   ', '--actor', 'user:olga'], /--evidence is required/],
       [['--outcome', 'executed', '--evidence', 'x', '--actor', 'twin:olga-twin'], /--actor must be user:<id>/],
     ] as const) {
-      const r = reconcile(took, ...args);
+      const r = await reconcileInProcess(took, ...args);
       expect([r.code, r.stderr]).toEqual([2, expect.stringMatching(reason)]);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stdout).toBe('');
     }
     // A missing required option is commander's usage error.
-    const missing = reconcile(took, '--outcome', 'executed', '--actor', 'user:olga');
+    const missing = await reconcileInProcess(took, '--outcome', 'executed', '--actor', 'user:olga');
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/--evidence/);
   });
@@ -141,11 +143,11 @@ describe('regent proposals reconcile', () => {
       ['user:sara', /user:sara may not reconcile/],
       ['user:nobody', /user:nobody is not an active user/],
     ] as const) {
-      const r = reconcile(took, '--outcome', 'executed', '--evidence', 'CRM shows it', '--actor', actor);
+      const r = await reconcileInProcess(took, '--outcome', 'executed', '--evidence', 'CRM shows it', '--actor', actor);
       expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(reason)]);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
     }
-    const unknown = reconcile('00000000-0000-4000-8000-000000000000', '--outcome', 'executed', '--evidence', 'x', '--actor', 'user:olga');
+    const unknown = await reconcileInProcess('00000000-0000-4000-8000-000000000000', '--outcome', 'executed', '--evidence', 'x', '--actor', 'user:olga');
     expect([unknown.code, unknown.stderr]).toEqual([
       1,
       expect.stringMatching(/proposal 00000000-0000-4000-8000-000000000000 does not exist/),
@@ -159,7 +161,7 @@ describe('regent proposals reconcile', () => {
     }
   });
 
-  it('settles it for the owner with exit 0 and prints the settled proposal with --json; a second time is refused', () => {
+  it('settles it for the owner with exit 0 and prints the settled proposal with --json; a second time is refused', async () => {
     const evidence = 'CRM shows discount request applied at 10:02';
     const r = reconcile(took, '--outcome', 'executed', '--evidence', evidence, '--actor', 'user:olga', '--json');
     expect(r.code).toBe(0);
@@ -171,14 +173,14 @@ describe('regent proposals reconcile', () => {
       reconciliation: { outcome: 'executed', evidence, by: 'user:olga', at: expect.any(String) },
       inDoubt: { connector: 'crm', checkIn: `crm for idempotency key ${took}` },
     });
-    const again = reconcile(took, '--outcome', 'not_executed', '--evidence', 'second thoughts', '--actor', 'user:olga');
+    const again = await reconcileInProcess(took, '--outcome', 'not_executed', '--evidence', 'second thoughts', '--actor', 'user:olga');
     expect(again.code).not.toBe(0);
     expect(again.stderr).toMatch(/already reconciled by user:olga/);
     expect(again.stderr.trim().split('\n')).toHaveLength(1);
   });
 
-  it('settles one as not executed for an admin, saying so in a sentence', () => {
-    const r = reconcile(didNot, '--outcome', 'not_executed', '--evidence', 'no such request in the CRM', '--actor', 'user:admin');
+  it('settles one as not executed for an admin, saying so in a sentence', async () => {
+    const r = await reconcileInProcess(didNot, '--outcome', 'not_executed', '--evidence', 'no such request in the CRM', '--actor', 'user:admin');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`proposal ${didNot} reconciled by user:admin: it did not take effect (status failed; the amount is released)\n`);
   });

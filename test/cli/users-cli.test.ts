@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { regent, regentAsync } from '../support/cli';
+import { regent, regentAsync, regentInProcess } from '../support/cli';
 import { describeEachDatabase } from '../support/databases';
 
 /** Starts `regent serve` and resolves with everything it printed once it listens. */
@@ -24,10 +24,17 @@ async function stop(child: ChildProcess): Promise<number | null> {
 }
 
 describe('regent users --help', () => {
-  it.each([[['users']], [['users', 'add']], [['users', 'list']], [['users', 'key']], [['users', 'revoke-key']]])(
+  // The binary prints the first; the others run in this process (test/support/cli.ts).
+  it.each([
+    [['users'], regent],
+    [['users', 'add'], regentInProcess],
+    [['users', 'list'], regentInProcess],
+    [['users', 'key'], regentInProcess],
+    [['users', 'revoke-key'], regentInProcess],
+  ] as const)(
     'prints help for %j and exits 0',
-    (args) => {
-      const r = regent([...args, '--help']);
+    async (args, run) => {
+      const r = await run([...args, '--help']);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/^Usage: regent users/);
     },
@@ -50,36 +57,36 @@ describeEachDatabase('regent users', (getDb) => {
     expect(out.apiKey).toMatch(/^rgt_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/);
   });
 
-  it('refuses a duplicate id, a user without a Regent role and a missing --name, each with one line', () => {
-    const dup = regent(['users', 'add', '--name', 'Dana Fischer', '--role', 'approver', '--json'], env);
+  it('refuses a duplicate id, a user without a Regent role and a missing --name, each with one line', async () => {
+    const dup = await regentInProcess(['users', 'add', '--name', 'Dana Fischer', '--role', 'approver', '--json'], env);
     expect(dup.code).toBe(1);
     expect(dup.stderr.trim()).toBe('regent: a user with id "dana-fischer" already exists (give another with id)');
-    const noRole = regent(['users', 'add', '--name', 'Carl', '--role', 'cfo', '--json'], env);
+    const noRole = await regentInProcess(['users', 'add', '--name', 'Carl', '--role', 'cfo', '--json'], env);
     expect(noRole.code).toBe(1);
     expect(noRole.stderr.trim()).toBe('regent: user.roles: needs at least one of executive, approver, auditor, admin');
-    expect(regent(['users', 'add', '--role', 'approver'], env).stderr).toMatch(/required option '--name <name>' not specified/);
+    expect((await regentInProcess(['users', 'add', '--role', 'approver'], env)).stderr).toMatch(/required option '--name <name>' not specified/);
   });
 
-  it('lists users with their keys but never a key, makes new keys and revokes them', () => {
-    const made = JSON.parse(regent(['users', 'key', '--user', 'dana-fischer', '--label', 'laptop', '--json'], env).stdout);
+  it('lists users with their keys but never a key, makes new keys and revokes them', async () => {
+    const made = JSON.parse((await regentInProcess(['users', 'key', '--user', 'dana-fischer', '--label', 'laptop', '--json'], env)).stdout);
     expect(made).toMatchObject({
       id: 'dana-fischer',
       keyId: expect.stringMatching(/^[0-9a-f]{12}$/),
       apiKey: expect.stringMatching(/^rgt_/),
     });
-    const listed = regent(['users', 'list', '--json'], env);
+    const listed = await regentInProcess(['users', 'list', '--json'], env);
     expect(listed.stdout).not.toContain(made.apiKey.slice(18));
     const dana = JSON.parse(listed.stdout).find((u: { id: string }) => u.id === 'dana-fischer');
     expect(dana).toMatchObject({ name: 'Dana Fischer', roles: ['executive', 'approver', 'cfo'] });
     expect(dana.keys.map((k: { label: string }) => k.label)).toEqual(['initial', 'laptop']);
 
-    const revoked = regent(['users', 'revoke-key', made.keyId, '--actor', 'user:dana-fischer'], env);
+    const revoked = await regentInProcess(['users', 'revoke-key', made.keyId, '--actor', 'user:dana-fischer'], env);
     expect(revoked.code).toBe(0);
     expect(revoked.stdout).toBe(`revoked key ${made.keyId} of user:dana-fischer\n`);
-    const after = JSON.parse(regent(['users', 'list', '--json'], env).stdout).find((u: { id: string }) => u.id === 'dana-fischer');
+    const after = JSON.parse((await regentInProcess(['users', 'list', '--json'], env)).stdout).find((u: { id: string }) => u.id === 'dana-fischer');
     expect(after.keys.find((k: { id: string }) => k.id === made.keyId).revokedAt).not.toBeNull();
-    expect(regent(['users', 'revoke-key', '000000000000'], env).stderr.trim()).toBe('regent: no API key 000000000000');
-    expect(regent(['users', 'key', '--user', 'nobody'], env).stderr.trim()).toBe('regent: no user user:nobody');
+    expect((await regentInProcess(['users', 'revoke-key', '000000000000'], env)).stderr.trim()).toBe('regent: no API key 000000000000');
+    expect((await regentInProcess(['users', 'key', '--user', 'nobody'], env)).stderr.trim()).toBe('regent: no user user:nobody');
   });
 });
 
@@ -100,7 +107,7 @@ describeEachDatabase('the first start', (getDb) => {
     const second = await serve(env);
     expect(second.out()).not.toMatch(/Sign in at/);
     expect(await stop(second.child)).toBe(0);
-    const listed = JSON.parse(regent(['users', 'list', '--json'], env).stdout);
+    const listed = JSON.parse((await regentInProcess(['users', 'list', '--json'], env)).stdout);
     expect(listed.map((u: { id: string }) => u.id)).toEqual(['admin']);
   });
 });

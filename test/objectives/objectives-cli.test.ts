@@ -1,26 +1,27 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { regent } from '../support/cli';
+import { regent, regentInProcess } from '../support/cli';
 import { describeEachDatabase } from '../support/databases';
 import { makePolicies, startRegent, until } from './support';
 
 describe('regent playbooks list', () => {
-  it('prints the shipped playbooks as the API serves them', () => {
+  // The binary runs the first listing and the assignment; the rest run in this process (test/support/cli.ts).
+  it('prints the shipped playbooks as the API serves them', async () => {
     const r = regent(['playbooks', 'list', '--json', '--policies', path.resolve(__dirname, '../../policies')]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const list = JSON.parse(r.stdout) as Array<{ id: string; params: { properties: Record<string, unknown> } }>;
     expect(list.map((p) => p.id)).toEqual(['maintenance-from-prediction', 'renewal-discount', 'supplier-repricing']);
     expect(list[1]!.params.properties.currency).toMatchObject({ type: 'string', default: 'EUR' });
-    const text = regent(['playbooks', 'list', '--policies', path.resolve(__dirname, '../../policies')]);
+    const text = await regentInProcess(['playbooks', 'list', '--policies', path.resolve(__dirname, '../../policies')]);
     expect(text.stdout).toMatch(/^renewal-discount {2}Renewal discount/m);
     expect(text.stdout).toMatch(/params: account: string, discountPct: number, amount: string, currency\?: string = "EUR"/);
   });
 
-  it('refuses an invalid playbook with file:line and exit 1', () => {
+  it('refuses an invalid playbook with file:line and exit 1', async () => {
     const dir = makePolicies();
     fs.writeFileSync(path.join(dir, 'playbooks', 'broken.yaml'), 'kind: Playbook\nid: broken\ntitle: B\ndescription: d\nparams: { type: object }\nsteps: []\n');
-    const r = regent(['playbooks', 'list', '--policies', dir]);
+    const r = await regentInProcess(['playbooks', 'list', '--policies', dir]);
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe('regent: policies/playbooks/broken.yaml:6: steps: a playbook has at least one step');
   });
@@ -58,14 +59,14 @@ describeEachDatabase('regent objectives', (getDb) => {
     [['--actor', 'user:vic', '--param', 'discountPct=twelve'], /^regent: --param discountPct=twelve: discountPct is a number$/],
     [['--actor', 'user:vic', '--param', 'discountPct=120'], /^regent: params\.discountPct: /],
     [['--actor', 'user:vic'], /^regent: params\.discountPct: is required by playbook renewal-discount \(New discount in percent\)$/],
-  ])('refuses %j with one line and exit 1 or 2', (args, message) => {
-    const r = regent(['objectives', 'assign', '--twin', 'vic-propose', '--playbook', 'renewal-discount', '--param', 'account=acme', '--param', 'amount=1.00', ...args], env);
+  ])('refuses %j with one line and exit 1 or 2', async (args, message) => {
+    const r = await regentInProcess(['objectives', 'assign', '--twin', 'vic-propose', '--playbook', 'renewal-discount', '--param', 'account=acme', '--param', 'amount=1.00', ...args], env);
     expect(r.code).not.toBe(0);
     expect(r.stderr.trim()).toMatch(message);
   });
 
   it('lists it, and shows it once a server’s runner carried it out', async () => {
-    const list = regent(['objectives', 'list', '--twin', 'vic-propose', '--json'], env);
+    const list = await regentInProcess(['objectives', 'list', '--twin', 'vic-propose', '--json'], env);
     expect(list.code).toBe(0);
     expect(JSON.parse(list.stdout).map((o: { id: string }) => o.id)).toEqual([id]);
     const h = await startRegent(getDb(), policies);
@@ -75,13 +76,13 @@ describeEachDatabase('regent objectives', (getDb) => {
     } finally {
       await h.close();
     }
-    const show = regent(['objectives', 'show', id], env);
+    const show = await regentInProcess(['objectives', 'show', id], env);
     expect(show.code).toBe(0);
     expect(show.stdout).toMatch(new RegExp(`^${id} {2}completed {2}twin vic-propose {2}playbook renewal-discount$`, 'm'));
     expect(show.stdout).toMatch(/^ {2}- discount: crm\.discount\.update → proposed \(proposal [0-9a-f-]{36}\)/m);
-    const json = JSON.parse(regent(['objectives', 'show', id, '--json'], env).stdout);
+    const json = JSON.parse((await regentInProcess(['objectives', 'show', id, '--json'], env)).stdout);
     expect(json.proposals.map((p: { status: string }) => p.status)).toEqual(['proposed', 'proposed']);
-    const missing = regent(['objectives', 'show', '00000000-0000-4000-8000-000000000000'], env);
+    const missing = await regentInProcess(['objectives', 'show', '00000000-0000-4000-8000-000000000000'], env);
     expect(missing.code).toBe(1);
     expect(missing.stderr.trim()).toBe('regent: objective 00000000-0000-4000-8000-000000000000 does not exist');
   });

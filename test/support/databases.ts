@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { openDatabase, type Database } from '../../src/db/database';
+import { seedEmbedded } from './pglite-template';
 
 /**
  * The databases every storage test runs on: PGlite always, and a PostgreSQL server when
@@ -28,10 +29,22 @@ export function tmpDir(prefix = 'regent-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/**
+ * A new data directory whose embedded database is an empty, unmigrated cluster copied from the
+ * run's template (see pglite-template.ts), so its first open skips initdb. Use tmpDir() where the
+ * test is about what a really empty directory does.
+ */
+export function dataDir(prefix = 'regent-test-'): string {
+  const dir = tmpDir(prefix);
+  seedEmbedded(path.join(dir, 'pg'));
+  return dir;
+}
+
 export async function createTestDatabase(kind: 'embedded' | 'postgres'): Promise<TestDatabase> {
   const dataDir = tmpDir();
   if (kind === 'embedded') {
     const config = { kind: 'embedded' as const, dir: path.join(dataDir, 'pg') };
+    seedEmbedded(config.dir);
     return {
       kind,
       dataDir,

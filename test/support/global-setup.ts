@@ -1,7 +1,12 @@
 import { postgresAvailable, SERVER_URL } from './postgres-probe';
+import { createPgliteTemplate, TEMPLATE_ENV } from './pglite-template';
 
-/** Probes PostgreSQL once per run; workers read REGENT_TEST_POSTGRES to run or skip those suites. */
+/**
+ * Probes PostgreSQL once per run; workers read REGENT_TEST_POSTGRES to run or skip those suites.
+ * Makes the empty PGlite cluster that embedded test databases start from (see pglite-template.ts).
+ */
 export default async function globalSetup(): Promise<void> {
+  process.env[TEMPLATE_ENV] = createPgliteTemplate();
   const ok = await postgresAvailable();
   process.env.REGENT_TEST_POSTGRES = ok ? '1' : '0';
   process.stderr.write(
