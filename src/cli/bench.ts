@@ -8,6 +8,8 @@ import type * as journalBenchModule from '../journal/bench';
 const journalBench = (): typeof journalBenchModule => require('../journal/bench');
 import type * as pipelineBenchModule from '../proposals/bench';
 const pipelineBench = (): typeof pipelineBenchModule => require('../proposals/bench');
+import type * as mcpBenchModule from '../mcp/bench';
+const mcpBench = (): typeof mcpBenchModule => require('../mcp/bench');
 import type * as scaleBenchModule from '../scale/bench';
 const scaleBench = (): typeof scaleBenchModule => require('../scale/bench');
 
@@ -21,6 +23,24 @@ export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks (each prints one JSON object with --json)');
 
   registerPolicyBench(bench);
+
+  bench
+    .command('mcp')
+    .description('execute-mode calls against the sandbox through /mcp (v2 SDK client, 2026-07-28) and the same through POST /v1/proposals, alternating, on an embedded scratch database')
+    .option('--calls <n>', 'calls through each path', positiveInt('--calls'), 2000)
+    .option('--concurrency <n>', 'calls in flight', positiveInt('--concurrency'), 16)
+    .option('--json', 'print one JSON object')
+    .action(
+      action(async (o: { calls: number; concurrency: number; json?: boolean }) => {
+        const { log } = setup('tool');
+        const r = await mcpBench().benchMcp({ calls: o.calls, concurrency: o.concurrency, log });
+        if (o.json) printJson(r);
+        else
+          console.log(
+            `MCP: ${r.calls_per_s} calls/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms; POST /v1/proposals: ${r.rest_calls_per_s}/s, p50 ${r.rest_p50_ms} ms; MCP adds ${r.overhead_p50_ms} ms to the p50 and ${r.throughput_overhead_pct}% to throughput (${r.calls} calls each, ${r.concurrency} in flight)`,
+          );
+      }),
+    );
 
   bench
     .command('pipeline')

@@ -96,6 +96,8 @@ export function createMcpGateway(deps: McpDeps) {
    * The tools a twin is offered now: its authority's grants (the LLM twin's set), nothing while
    * it is halted by a kill switch or policy is unavailable; the status tool always.
    */
+  const toolCache = new Map<string, { registry: ConnectorRegistry; tools: McpTool[] }>();
+
   async function toolsOf(twinId: string, opts: { evenWhenHalted: boolean }): Promise<{ tools: McpTool[]; why: string | null; halted?: boolean }> {
     const twin = await deps.twins.getForAction(twinId);
     if (!twin) return { tools: statusOnly(), why: `twin ${twinId} does not exist` };
@@ -106,7 +108,14 @@ export function createMcpGateway(deps: McpDeps) {
     } catch {
       return { tools: statusOnly(), why: 'no policy is in force' };
     }
-    const tools = mcpToolsFor(bundle, deps.connectors(), twin.authority);
+    // The list with its descriptions is computed once a second per authority and mode (calls
+    // look a tool up on every request); policy decides each call itself, so a validity window
+    // that ends within that second refuses the call at the pipeline, as for any request.
+    const key = `${bundle.version}\u0000${twin.authority}\u0000${twin.mode}\u0000${Math.floor(Date.now() / 1000)}`;
+    const registry = deps.connectors();
+    const cached = toolCache.get(key);
+    if (cached && cached.registry === registry) return { tools: cached.tools, why: null, halted: twin.halted };
+    const tools = mcpToolsFor(bundle, registry, twin.authority);
     if (twin.mode !== 'execute') {
       for (const t of tools) {
         if (t.action === null) continue;
@@ -116,6 +125,8 @@ export function createMcpGateway(deps: McpDeps) {
             : ' This twin is in approve mode: a person approves every call before it runs.';
       }
     }
+    if (toolCache.size > 500) toolCache.clear();
+    toolCache.set(key, { registry, tools });
     return { tools, why: null, halted: twin.halted };
   }
 
