@@ -278,7 +278,8 @@ export function createHttpApp(deps: HttpDeps): Express {
         ...(limit ? { rateLimit: limit } : {}),
       });
       app.locals.mcp = gateway;
-      app.use(noStore, gateway.router());
+      app.use(['/mcp', '/.well-known/oauth-protected-resource'], noStore);
+      app.use(gateway.router());
     }
     app.use('/v1', noStore, authenticate({ ...api, oidc, failures }));
     if (limit) app.use('/v1', limit);

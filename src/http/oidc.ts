@@ -64,6 +64,16 @@ export function createOidcVerifier(
     return { jose, jwks };
   }
 
+  /** The user or twin a token names; fail closed (503) when storage cannot say. */
+  async function lookup<T>(what: 'user' | 'twin', find: () => Promise<T | undefined> | undefined): Promise<T | undefined> {
+    try {
+      return await find();
+    } catch (err) {
+      log.error(`could not look up the ${what} a token names`, { error: err });
+      throw new UnavailableError(`cannot check the token’s ${what} right now (storage unavailable); try again`);
+    }
+  }
+
   return {
     async verify(token) {
       const { jose: j, jwks: set } = await keys();
@@ -111,24 +121,12 @@ export function createOidcVerifier(
       }
       if (sub.startsWith('twin:') && twins) {
         const twinId = sub.slice(5);
-        let twin: Awaited<ReturnType<typeof twins.getForAction>>;
-        try {
-          twin = isId(twinId) ? await twins.getForAction(twinId) : undefined;
-        } catch (err) {
-          log.error('could not look up the twin a token names', { error: err });
-          throw new UnavailableError('cannot check the token’s twin right now (storage unavailable); try again');
-        }
+        const twin = await lookup('twin', () => (isId(twinId) ? twins.getForAction(twinId) : undefined));
         if (!twin) return { ok: false, reason: 'unknown_twin', detail: `the token's ${config.userClaim} "${sub}" names no Regent twin`, subject };
         return { ok: true, subject: subject ?? sub, principal: { kind: 'twin', id: twinId, ref: `twin:${twinId}`, owner: twin.owner, keyId: 'oidc' } };
       }
       const id = sub.startsWith('user:') ? sub.slice(5) : sub;
-      let user: Awaited<ReturnType<typeof people.findUser>>;
-      try {
-        user = isId(id) ? await people.findUser(id) : undefined;
-      } catch (err) {
-        log.error('could not look up the user a token names', { error: err });
-        throw new UnavailableError('cannot check the token’s user right now (storage unavailable); try again');
-      }
+      const user = await lookup('user', () => (isId(id) ? people.findUser(id) : undefined));
       if (!user) return { ok: false, reason: 'unknown_user', detail: `the token's ${config.userClaim} "${sub}" names no Regent user`, subject };
       if (user.disabledAt) return { ok: false, reason: 'disabled', detail: `user:${id} is disabled`, subject };
       let roles: string[] = user.roles;

@@ -22,7 +22,7 @@ import type { TwinService } from '../twins/service';
 import type { ConnectorRegistry } from '../connectors/types';
 import { ForbiddenError } from '../errors/errors';
 import { VERSION } from '../version';
-import { authenticate, journalRefusal, type AuthDeps } from '../http/auth';
+import { authenticate, journalForbidden, type AuthDeps } from '../http/auth';
 import { createCallHandler, refusal, type CallResult } from './calls';
 import { clean, createSessionCodec, type McpClient } from './session';
 import { mcpToolsFor, STATUS_TOOL, statusOnly, type McpTool } from './tools';
@@ -98,15 +98,15 @@ export function createMcpGateway(deps: McpDeps) {
    */
   const toolCache = new Map<string, { registry: ConnectorRegistry; tools: McpTool[] }>();
 
-  async function toolsOf(twinId: string, opts: { evenWhenHalted: boolean }): Promise<{ tools: McpTool[]; why: string | null; halted?: boolean }> {
+  async function toolsOf(twinId: string, opts: { evenWhenHalted: boolean }): Promise<{ tools: McpTool[]; halted?: boolean }> {
     const twin = await deps.twins.getForAction(twinId);
-    if (!twin) return { tools: statusOnly(), why: `twin ${twinId} does not exist` };
-    if (twin.halted && !opts.evenWhenHalted) return { tools: statusOnly(), why: 'a kill switch halts this twin' };
+    if (!twin) return { tools: statusOnly() };
+    if (twin.halted && !opts.evenWhenHalted) return { tools: statusOnly(), halted: true };
     let bundle;
     try {
       bundle = deps.policy.bundle();
     } catch {
-      return { tools: statusOnly(), why: 'no policy is in force' };
+      return { tools: statusOnly() };
     }
     // The list with its descriptions is computed once a second per authority and mode (calls
     // look a tool up on every request); policy decides each call itself, so a validity window
@@ -114,7 +114,7 @@ export function createMcpGateway(deps: McpDeps) {
     const key = `${bundle.version}\u0000${twin.authority}\u0000${twin.mode}\u0000${Math.floor(Date.now() / 1000)}`;
     const registry = deps.connectors();
     const cached = toolCache.get(key);
-    if (cached && cached.registry === registry) return { tools: cached.tools, why: null, halted: twin.halted };
+    if (cached && cached.registry === registry) return { tools: cached.tools, halted: twin.halted };
     const tools = mcpToolsFor(bundle, registry, twin.authority);
     if (twin.mode !== 'execute') {
       for (const t of tools) {
@@ -127,7 +127,7 @@ export function createMcpGateway(deps: McpDeps) {
     }
     if (toolCache.size > 500) toolCache.clear();
     toolCache.set(key, { registry, tools });
-    return { tools, why: null, halted: twin.halted };
+    return { tools, halted: twin.halted };
   }
 
   function buildServer(info: RequestInfo): Server {
@@ -140,9 +140,8 @@ export function createMcpGateway(deps: McpDeps) {
           'A call a person must approve answers pending_approval with a proposal id; ask regent_proposal_status later. Refusals say why.',
       },
     );
-    server.setRequestHandler('tools/list', async (_req, ctx) => {
+    server.setRequestHandler('tools/list', async () => {
       const { tools } = await toolsOf(info.twin, { evenWhenHalted: false });
-      void ctx;
       return {
         tools: tools.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema, annotations: t.annotations })),
       };
@@ -317,12 +316,8 @@ export function createMcpGateway(deps: McpDeps) {
       r.all('/mcp', ...chain, (req, res, next) => {
         serve(req, res).catch(next);
       });
-      r.use('/mcp', async (err: unknown, req: Request, _res: Response, next: (e?: unknown) => void) => {
-        if (err instanceof ForbiddenError) {
-          await journalRefusal({ journal: deps.journal, log }, req, req.principal?.ref ?? 'system', { status: 403, ...(err.details ?? {}) }, null);
-        }
-        next(err);
-      });
+      // A 403 (a person's key) is journaled like any refused request of the API.
+      r.use('/mcp', journalForbidden({ journal: deps.journal, log }));
       return r;
     },
 
