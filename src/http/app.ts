@@ -33,6 +33,7 @@ import { userApi } from './routes/users';
 import { meRoutes } from './routes/me';
 import { consoleRouter } from '../console';
 import { createMcpGateway } from '../mcp/gateway';
+import { derivedKeysIn } from '../mcp/calls';
 import { createOrigins } from '../mcp/origins';
 import type { ServerEventBus } from '@modelcontextprotocol/server';
 
@@ -274,6 +275,8 @@ export function createHttpApp(deps: HttpDeps): Express {
           origins: createOrigins({ publicUrl: deps.mcp.settings.publicUrl, bindHost: deps.mcp.bindHost, oidcIssuer: deps.oidc?.issuer }),
         },
         ...(deps.mcp.bus ? { bus: deps.mcp.bus } : {}),
+        // One process makes every proposal on the embedded database: it keeps the keys it derived.
+        ...(deps.db.kind === 'embedded' && deps.db.sql ? { derivedKeysSince: ((sql) => (since: Date) => derivedKeysIn(sql, since))(deps.db.sql) } : {}),
         auth: { ...(oidc ? { oidc } : {}), failures },
         ...(limit ? { rateLimit: limit } : {}),
       });

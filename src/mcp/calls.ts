@@ -99,7 +99,17 @@ export interface CallDeps {
   retryWindowMs: number;
   /** Progress between polls: sent at most this often while a call is held (they keep the stream alive too). */
   progressEveryMs: number;
+  /**
+   * Where this process is the only one that makes proposals (the embedded database): the derived
+   * keys made since `since`, read once, after which this process's own record of the keys it
+   * made is complete and a call needs no lookup of the window before. Left out (PostgreSQL, many
+   * processes): each call without a key looks the window before up in the database.
+   */
+  derivedKeysSince?: (since: Date) => Promise<{ key: string; createdAt: number }[]>;
 }
+
+/** At most this many derived keys are remembered; past it the record is incomplete for two windows and lookups resume. */
+const MAX_REMEMBERED = 200_000;
 
 export interface CallRequest {
   twin: string;
@@ -127,8 +137,62 @@ export function derivedKeys(twin: string, action: string, args: Record<string, u
   return { current: `mcp:${digest}:${w}`, previous: `mcp:${digest}:${w - 1}` };
 }
 
+/** The derived keys made since a time, for CallDeps.derivedKeysSince. */
+export async function derivedKeysIn(sql: { query<T>(text: string, params?: readonly unknown[]): Promise<T[]> }, since: Date) {
+  const rows = await sql.query<{ key: string; created_at: Date | string }>(
+    `SELECT idempotency_key AS key, created_at FROM proposals WHERE created_at > $1 AND starts_with(idempotency_key, 'mcp:')`,
+    [since.toISOString()],
+  );
+  return rows.map((r) => ({ key: r.key, createdAt: new Date(r.created_at).getTime() }));
+}
+
 export function createCallHandler(deps: CallDeps) {
   const { proposals, log } = deps;
+  const W = deps.retryWindowMs;
+
+  /**
+   * The derived keys of calls this process made, with when. Where it is complete (see
+   * derivedKeysSince) a call without a key finds a retry of the window before here.
+   */
+  const remembered = new Map<string, number>();
+  let seeded: Promise<boolean> | undefined;
+  let incompleteUntil = 0;
+  function rememberedIsComplete(now: number): Promise<boolean> {
+    if (!deps.derivedKeysSince || now < incompleteUntil) return Promise.resolve(false);
+    seeded ??= deps.derivedKeysSince(new Date(now - 2 * W)).then(
+      (rows) => {
+        for (const r of rows) if (!remembered.has(r.key)) remembered.set(r.key, r.createdAt);
+        return true;
+      },
+      (err) => {
+        log.warn('could not read the recent MCP call keys; looking each up instead', { error: err });
+        seeded = undefined;
+        return false;
+      },
+    );
+    return seeded;
+  }
+  function remember(key: string, createdAt: number, now: number) {
+    remembered.set(key, createdAt);
+    if (remembered.size <= MAX_REMEMBERED) return;
+    for (const [k, at] of remembered) if (now - at >= 2 * W) remembered.delete(k);
+    if (remembered.size > MAX_REMEMBERED) {
+      // Too many to keep: forget them all, and look up again until the forgotten are out of reach.
+      remembered.clear();
+      incompleteUntil = now + 2 * W;
+    }
+  }
+
+  /** The key of a call that brought none: the window's, or the window before's where that call was made within the retry window. */
+  async function derivedKey(req: CallRequest, now: number): Promise<string> {
+    const keys = derivedKeys(req.twin, req.action, req.args, W, now);
+    const complete = await rememberedIsComplete(now);
+    const at = remembered.get(keys.previous);
+    if (at !== undefined) return now - at < W ? keys.previous : keys.current;
+    if (complete) return keys.current;
+    const earlier = await proposals.byIdempotencyKey(req.twin, keys.previous).catch(() => undefined);
+    return earlier && now - Date.parse(earlier.createdAt) < W ? keys.previous : keys.current;
+  }
 
   const sleep = (ms: number, signal: AbortSignal) =>
     new Promise<void>((resolve) => {
@@ -184,12 +248,8 @@ export function createCallHandler(deps: CallDeps) {
         typeof rationaleGiven === 'string' && rationaleGiven.trim().length > 0
           ? rationaleGiven.slice(0, 4000)
           : `Requested over MCP by ${req.client.name} ${req.client.version} (tool ${req.tool}).`;
-      let key = given as string | undefined;
-      if (key === undefined) {
-        const keys = derivedKeys(req.twin, req.action, req.args, deps.retryWindowMs, started);
-        const earlier = await proposals.byIdempotencyKey(req.twin, keys.previous).catch(() => undefined);
-        key = earlier && started - Date.parse(earlier.createdAt) < deps.retryWindowMs ? keys.previous : keys.current;
-      }
+      const derived = given === undefined;
+      const key = derived ? await derivedKey(req, started) : (given as string);
       const context = { via: 'mcp', mcp: { client: { name: req.client.name, version: req.client.version }, protocol: req.client.protocol, tool: req.tool } };
       let created: { proposal: Proposal; created: boolean };
       try {
@@ -200,6 +260,7 @@ export function createCallHandler(deps: CallDeps) {
         log.error('an MCP tool call failed unexpectedly', { error: err, action: req.action });
         return refusal('Not done: Regent could not record the request (an internal error; it is in the log).');
       }
+      if (derived && created.created) remember(key, Date.parse(created.proposal.createdAt), started);
       const { proposal, left } = await hold(created.proposal, req, started);
       if (left) {
         await deps.journal

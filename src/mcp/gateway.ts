@@ -23,7 +23,7 @@ import type { ConnectorRegistry } from '../connectors/types';
 import { ForbiddenError } from '../errors/errors';
 import { VERSION } from '../version';
 import { authenticate, journalForbidden, type AuthDeps } from '../http/auth';
-import { createCallHandler, refusal, type CallResult } from './calls';
+import { createCallHandler, refusal, type CallDeps, type CallResult } from './calls';
 import { clean, createSessionCodec, type McpClient } from './session';
 import { mcpToolsFor, STATUS_TOOL, statusOnly, type McpTool } from './tools';
 import { hostGuard, resourceMetadataUrl, type Origins } from './origins';
@@ -55,6 +55,8 @@ export interface McpDeps {
   auth: Pick<AuthDeps, 'oidc' | 'failures'>;
   /** The per-key rate limit of the API, shared with it. */
   rateLimit?: RequestHandler;
+  /** Where this is the only process making proposals (embedded database): see CallDeps.derivedKeysSince. */
+  derivedKeysSince?: CallDeps['derivedKeysSince'];
 }
 
 /** What the express layer learned of the request, handed to the SDK handlers. */
@@ -90,7 +92,36 @@ export function createMcpGateway(deps: McpDeps) {
     pollMs: deps.config.pollMs,
     retryWindowMs: deps.config.retryWindowMs,
     progressEveryMs: 5000,
+    ...(deps.derivedKeysSince ? { derivedKeysSince: deps.derivedKeysSince } : {}),
   });
+
+  /**
+   * The twins as last read, for a second at most: which tools a twin has (its authority and
+   * mode) and whether it is halted. Any change announced on the bus (a mode change, a kill
+   * switch, a policy reload, in any process) forgets them at once. The pipeline reads the twin
+   * again inside the transaction that decides a call, so a twin changed within that second is
+   * still decided as it is then.
+   */
+  const twinCache = new Map<string, { twin: Awaited<ReturnType<McpDeps['twins']['getForAction']>>; at: number }>();
+  const TWIN_TTL_MS = 1000;
+  let cacheEpoch = 0;
+  deps.bus?.subscribe(() => {
+    cacheEpoch++;
+    twinCache.clear();
+  });
+  async function twinOf(id: string) {
+    const now = Date.now();
+    const hit = twinCache.get(id);
+    if (hit && now - hit.at < TWIN_TTL_MS) return hit.twin;
+    const epoch = cacheEpoch;
+    const twin = await deps.twins.getForAction(id);
+    // A change announced while this read was on its way may not be in it: not kept.
+    if (epoch === cacheEpoch) {
+      if (twinCache.size > 10_000) twinCache.clear();
+      twinCache.set(id, { twin, at: now });
+    }
+    return twin;
+  }
 
   /**
    * The tools a twin is offered now: its authority's grants (the LLM twin's set), nothing while
@@ -99,7 +130,7 @@ export function createMcpGateway(deps: McpDeps) {
   const toolCache = new Map<string, { registry: ConnectorRegistry; tools: McpTool[] }>();
 
   async function toolsOf(twinId: string, opts: { evenWhenHalted: boolean }): Promise<{ tools: McpTool[]; halted?: boolean }> {
-    const twin = await deps.twins.getForAction(twinId);
+    const twin = await twinOf(twinId);
     if (!twin) return { tools: statusOnly() };
     if (twin.halted && !opts.evenWhenHalted) return { tools: statusOnly(), halted: true };
     let bundle;

@@ -186,6 +186,11 @@ export function createInlineExecutor(deps: InlineDeps) {
   async function pump(): Promise<void> {
     try {
       while (queue.length > 0) {
+        // Let the event loop read what else has arrived first. On the embedded database a query
+        // completes in microtasks (PGlite runs in this thread), so without this turn an HTTP
+        // request would go from its socket to its commit before the next request's socket is
+        // even read, and every batch would hold one request.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const batch = queue.splice(0, maxBatch);
         // run() answers every request itself; should it ever throw, none may be left waiting.
         await run(batch).catch((err) => {
