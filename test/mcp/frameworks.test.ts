@@ -245,7 +245,7 @@ describeEachDatabase('Agent frameworks over /mcp', (getDb) => {
     // As in the README: the twin's key as a static bearer header.
     const mcp = new MultiServerMCPClient({
       mcpServers: {
-        regent: { url: `${api.url}/mcp`, headers: { Authorization: `Bearer ${keys['fw-langchain']}` }, automaticSSEFallback: false },
+        regent: { url: `${api.url}/mcp`, headers: { Authorization: `Bearer ${keys['fw-langchain']}` } },
       },
       useStandardContentBlocks: true,
     });
