@@ -1,8 +1,9 @@
 /**
  * A scripted OpenAI-compatible server for tests: `POST /v1/chat/completions` on 127.0.0.1 (a free
  * port), answering from a script (text, tool calls, malformed JSON arguments, unknown tool names,
- * HTTP errors, or a function of the request), non-streaming or as server-sent events when the
- * client asks to stream. Every request body is recorded, so tests can assert what the model saw.
+ * HTTP errors, or a function of the request, sync or async), non-streaming or as server-sent events
+ * when the client asks to stream. Every request body is recorded, so tests can assert what the
+ * model saw.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,8 +21,12 @@ export type ScriptedReply =
   | { status: number; error: string }
   | { hang: true };
 
-/** A reply, or a function choosing one from the request (e.g. echoing what it was offered). */
-export type ScriptStep = ScriptedReply | ((request: ChatRequest, index: number) => ScriptedReply);
+/**
+ * A reply, or a function choosing one from the request (e.g. echoing what it was offered). The
+ * reply to an async function waits until it settles, as for a slow model: a test can act (e.g.
+ * approve as a person) between a tool result and the model's next move.
+ */
+export type ScriptStep = ScriptedReply | ((request: ChatRequest, index: number) => ScriptedReply | Promise<ScriptedReply>);
 
 export interface ChatMessage {
   role: string;
@@ -87,7 +92,7 @@ export async function startScriptedOpenAI(script: ScriptStep[] = [], opts: Scrip
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
       const send = (status: number, body: unknown) => {
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(body));
@@ -124,7 +129,7 @@ export async function startScriptedOpenAI(script: ScriptStep[] = [], opts: Scrip
       }
       let reply: ScriptedReply;
       try {
-        reply = typeof step === 'function' ? step(body, index) : step;
+        reply = typeof step === 'function' ? await step(body, index) : step;
       } catch (err) {
         // An assertion inside a scripted step failed: answer with it (a 400 is not retried) and keep it for the test.
         errors.push(err as Error);
