@@ -14,7 +14,7 @@ function fakeProposals() {
   let n = 0;
   const lookups: string[] = [];
   const proposals: CallDeps['proposals'] = {
-    async create(twin, input) {
+    async create(twin: string, input: { action: string; args: Record<string, unknown>; idempotencyKey: string }) {
       const k = `${twin}\u0000${input.idempotencyKey}`;
       const existing = byKey.get(k);
       if (existing) return { proposal: existing, created: false };
@@ -32,16 +32,16 @@ function fakeProposals() {
       byKey.set(k, p);
       return { proposal: p, created: true };
     },
-    async get(id) {
+    async get(id: string) {
       const p = [...byKey.values()].find((x) => x.id === id);
       if (!p) throw new Error('not found');
       return p;
     },
-    async byIdempotencyKey(twin, key) {
+    async byIdempotencyKey(twin: string, key: string) {
       lookups.push(key);
       return byKey.get(`${twin}\u0000${key}`);
     },
-  } as CallDeps['proposals'];
+  } as unknown as CallDeps['proposals'];
   return { proposals, lookups, byKey };
 }
 
