@@ -3,7 +3,9 @@
  * small fixture server (test/fixtures/mcp/fault-server.js) for the faults: env isolation, crash
  * at start, hang, garbage, stderr flood, death mid-call, upstream schema change.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import type { Database } from '../../src/db/database';
 import { callStatus } from '../../src/connectors/calls';
@@ -15,6 +17,7 @@ import { describeEachDatabase, tmpDir } from '../support/databases';
 
 const ROOT = path.join(__dirname, '..', '..');
 const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'mcp', 'fault-server.js');
+const EVERYTHING = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
 const MEMORY = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-memory', 'dist', 'index.js');
 
 /** A logger that keeps what it was told. */
@@ -200,7 +203,7 @@ operations:
     const c = reg.resolve('fx.env')!.connector;
     const r = await c.execute('fx.env', {}, key());
     expect(r.ok).toBe(true);
-    const seen = (r as { result: { structuredContent: { env: Record<string, string> } } }).result.structuredContent.env;
+    const seen = (r as unknown as { result: { structuredContent: { env: Record<string, string> } } }).result.structuredContent.env;
     expect(Object.keys(seen).sort()).toEqual(['GREETING', 'PATH', 'TOKEN']);
     expect(seen.GREETING).toBe('hello');
     expect(seen.TOKEN).toBe('***'); // the value reached the server, and is redacted on the way back
@@ -345,3 +348,78 @@ operations:
     await b.close();
   });
 });
+
+describeEachDatabase('mcp connector over Streamable HTTP (server-everything)', (getDb) => {
+  let db: Database;
+  let child: ChildProcess | undefined;
+  let port = 0;
+  beforeAll(async () => {
+    db = await getDb().open();
+    port = await freePort();
+    child = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], { env: { PATH: process.env.PATH ?? '', PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('server-everything did not start')), 20_000);
+      const onData = (b: Buffer) => {
+        if (/listening on port/i.test(b.toString())) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child!.stderr!.on('data', onData);
+      child!.stdout!.on('data', onData);
+      child!.once('exit', (code) => reject(new Error(`server-everything exited with ${code}`)));
+    });
+  });
+  afterAll(async () => {
+    child?.kill('SIGTERM');
+    await db?.close();
+  });
+
+  test('declared tools over Streamable HTTP with a credential; others invisible; simulate shows no credential', async () => {
+    const reg = load(
+      db,
+      `kind: Connector
+id: everything
+type: mcp
+timeoutMs: 10000
+server: { url: "http://127.0.0.1:${port}/mcp", auth: { header: Authorization, scheme: Bearer, secretEnv: EVERYTHING_TOKEN } }
+operations:
+  - action: everything.echo
+    tool: echo
+    idempotent: true
+  - action: everything.sum
+    tool: get-sum
+    attributes: { amount: a }
+`,
+      { EVERYTHING_TOKEN: 'http-secret-token' },
+    );
+    try {
+      await reg.start();
+      const echo = reg.resolve('everything.echo')!;
+      expect(echo.connector.health!()).toMatchObject({ state: 'up', operations: [] });
+      expect(echo.operation.unavailable?.()).toBeUndefined();
+      const r = await echo.connector.execute('everything.echo', { message: 'hello' }, key());
+      expect(r).toMatchObject({ ok: true, result: { tool: 'echo', content: [{ type: 'text', text: expect.stringMatching(/hello/) }] } });
+      const sum = reg.resolve('everything.sum')!;
+      expect(sum.operation.attributes({ a: 2, b: 3 })).toEqual({ amount: 2 });
+      expect(await sum.connector.execute('everything.sum', { a: 2, b: 3 }, key())).toMatchObject({ ok: true, result: { content: [{ text: expect.stringMatching(/5/) }] } });
+      const sim = await echo.connector.simulate('everything.echo', { message: 'hi' });
+      expect(sim.details.server).toEqual({ transport: 'streamable-http', url: `http://127.0.0.1:${port}/mcp`, headers: { Authorization: 'Bearer ***' } });
+      expect(JSON.stringify(sim)).not.toMatch(/http-secret-token/);
+      expect(reg.resolve('everything.get-env')).toBeUndefined();
+    } finally {
+      await reg.close();
+    }
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+  });
+}
