@@ -75,6 +75,11 @@ describe('mcp connector documents', () => {
       ).ok,
     ).toBe(true);
   });
+  it('accepts the shipped policies/connectors/memory.yaml.example', () => {
+    const file = path.join(ROOT, 'policies', 'connectors', 'memory.yaml.example');
+    const r = checkConnectorSources([{ file, text: fs.readFileSync(file, 'utf8') }], {});
+    expect(r.ok ? [] : formatConnectorErrors(r.errors)).toEqual([]);
+  });
   it.each([
     ['both command and url', `server: { command: node, url: http://x }`, /^policies\/connectors\/m.yaml:4: .*either command .* or url/],
     ['neither', `server: { args: [x] }`, /:4: .*either command/],
