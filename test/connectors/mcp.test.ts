@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import type { Database } from '../../src/db/database';
@@ -414,6 +415,51 @@ operations:
       expect(reg.resolve('everything.get-env')).toBeUndefined();
     } finally {
       await reg.close();
+    }
+  });
+});
+
+describeEachDatabase('mcp connector over Streamable HTTP: the credential stays with its origin', (getDb) => {
+  let db: Database;
+  beforeAll(async () => {
+    db = await getDb().open();
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+
+  test('sent to the declared origin only; a redirect elsewhere is not followed; a server that is not MCP is a clear error', async () => {
+    const seen: { port: number; auth: string | undefined }[] = [];
+    const other = http.createServer((req, res) => {
+      seen.push({ port: (other.address() as net.AddressInfo).port, auth: req.headers.authorization });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    const otherPort = (other.address() as net.AddressInfo).port;
+    const origin = http.createServer((req, res) => {
+      seen.push({ port: (origin.address() as net.AddressInfo).port, auth: req.headers.authorization });
+      res.writeHead(307, { location: `http://127.0.0.1:${otherPort}/mcp` }).end();
+    });
+    await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
+    const port = (origin.address() as net.AddressInfo).port;
+    const reg = load(
+      db,
+      `kind: Connector\nid: redirector\ntype: mcp\ntimeoutMs: 3000\nserver: { url: "http://127.0.0.1:${port}/mcp", auth: { header: Authorization, scheme: Bearer, secretEnv: R_TOKEN } }\noperations:\n  - action: redirector.x\n    tool: x\n`,
+      { R_TOKEN: 'origin-only-token' },
+    );
+    try {
+      await reg.start();
+      const r = reg.resolve('redirector.x')!;
+      expect(r.connector.health!()).toMatchObject({ state: 'down', reason: expect.any(String) });
+      expect(r.connector.health!().reason).not.toMatch(/origin-only-token/);
+      expect(r.operation.unavailable?.()).toMatch(/cannot be started or reached/);
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.every((s) => s.port === port)).toBe(true);
+      expect(seen[0]!.auth).toBe('Bearer origin-only-token');
+    } finally {
+      await reg.close();
+      origin.close();
+      other.close();
     }
   });
 });
