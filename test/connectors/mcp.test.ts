@@ -288,6 +288,16 @@ operations:
     expect(logged.filter((l) => l.name === 'hang')).toHaveLength(3); // once (not idempotent) + twice (idempotent)
     expect(new Set(logged.map((l) => l.pid)).size).toBeGreaterThan(1); // restarted
     await reg.close();
+    // Stopped at shutdown: no server process of this connector is left.
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect([...new Set(logged.map((l) => l.pid))].filter(alive)).toEqual([]);
   });
 
   test('a server that crashes at start: a clear reason at first use and in health, retried with backoff; Regent stays up', async () => {
@@ -305,6 +315,18 @@ operations:
     expect(lines.some((l) => l.message === 'mcp server stderr' && /crashing at start/.test(String(l.meta.line)))).toBe(true);
     await new Promise((res) => setTimeout(res, 600));
     expect(lines.filter((l) => l.message === 'mcp server unavailable').length).toBeGreaterThan(1); // retried
+    await reg.close();
+  });
+
+  test('a server that never answers at start: start() returns after timeoutMs, the operation unavailable with the reason', async () => {
+    const reg = track(load(db, fixtureYaml('fx-hang', { FIXTURE_MODE: 'hang-at-start' }, `  - action: fx.h.echo\n    tool: echo\n`)));
+    const t0 = Date.now();
+    await reg.start();
+    expect(Date.now() - t0).toBeLessThan(5000);
+    const r = reg.resolve('fx.h.echo')!;
+    for (let i = 0; i < 50 && r.connector.health!().state !== 'down'; i++) await new Promise((res) => setTimeout(res, 50));
+    expect(r.connector.health!()).toMatchObject({ state: 'down', reason: expect.stringMatching(/time/i) });
+    expect(r.operation.unavailable?.()).toMatch(/cannot be started or reached/);
     await reg.close();
   });
 
