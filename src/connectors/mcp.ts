@@ -128,6 +128,13 @@ export function compileUpstreamSchema(
   return { ok: true, input, jsonSchema: plain };
 }
 
+/** Whether an error (or one it was caused by) is a refused TCP connection. */
+function refusedConnection(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i++)
+    if (e.code === 'ECONNREFUSED') return true;
+  return false;
+}
+
 const refusing = (reason: string): z.ZodType<Record<string, unknown>> =>
   z.record(z.string(), z.unknown()).superRefine((_v, ctx) => ctx.addIssue({ code: 'custom', message: reason }));
 
@@ -273,6 +280,7 @@ export function createMcpConnector(doc: McpConnectorDoc, env: Readonly<Record<st
         anySuspended = true;
         const seen = 'missing' in pin.changed ? null : pin.changed;
         const what = [
+          seen && seen.tool !== undefined && seen.tool !== pin.tool ? `the connector file now names tool ${seen.tool} instead of ${pin.tool}` : null,
           seen && seen.schemaSha256 !== pin.schemaSha256 ? `input schema sha256 ${short(pin.schemaSha256)}… → ${short(seen.schemaSha256)}…` : null,
           seen && seen.descriptionSha256 !== pin.descriptionSha256 ? `description sha256 ${short(pin.descriptionSha256)}… → ${short(seen.descriptionSha256)}…` : null,
         ]
@@ -502,6 +510,8 @@ export function createMcpConnector(doc: McpConnectorDoc, env: Readonly<Record<st
       if (code === 'INVALID_RESULT' || code === 'UNSUPPORTED_RESULT_TYPE' || /invalid|parse|schema/i.test(e.message))
         return { kind: 'final', error: `MCP server ${doc.id} answered ${tool} with something that is not a tool result: ${scrub(e.message).slice(0, MAX_ERROR_CHARS)}` };
       await discard(s, e.message);
+      // The request never left (the server refused the connection): nothing can have happened.
+      if (refusedConnection(err)) return { kind: 'unsent', error: `MCP server ${doc.id} refused the connection for ${tool}: ${scrub(e.message).slice(0, MAX_ERROR_CHARS)}` };
       return { kind: 'cut', error: `MCP server ${doc.id} failed during ${tool}: ${scrub(e.message).slice(0, MAX_ERROR_CHARS)}` };
     }
     failures = 0;

@@ -22,8 +22,11 @@ export interface ToolShape {
   description: string;
 }
 
-/** A tool as last seen when it differed from its pin; `missing`: the server no longer lists it. */
-export type SeenChange = (ToolShape & { seenAt: string }) | { missing: true; seenAt: string };
+/**
+ * A tool as last seen when it differed from its pin (`tool`: the tool the operation names now,
+ * which the connector file may have changed); `missing`: the server no longer lists it.
+ */
+export type SeenChange = (ToolShape & { tool?: string; seenAt: string }) | { missing: true; seenAt: string };
 
 export interface Pin extends ToolShape {
   connector: string;
@@ -124,10 +127,13 @@ export async function checkPin(
       return { ...pin, changed: null };
     }
     const seenAt = new Date().toISOString();
-    const seen: SeenChange = now && pin.tool === key.tool ? { ...now, seenAt } : { missing: true, seenAt };
+    const seen: SeenChange = now ? { ...now, tool: key.tool, seenAt } : { missing: true, seenAt };
+    const prior = pin.changed;
     const already =
-      pin.changed !== null &&
-      ('missing' in pin.changed ? 'missing' in seen : !('missing' in seen) && sameShape(pin.changed, seen as ToolShape));
+      prior !== null &&
+      ('missing' in prior
+        ? 'missing' in seen
+        : !('missing' in seen) && sameShape(prior, seen) && (prior.tool ?? pin.tool) === seen.tool);
     if (already) return pin;
     await tx.query('UPDATE connector_pins SET changed = $3::jsonb WHERE connector = $1 AND action = $2', [key.connector, key.action, JSON.stringify(seen)]);
     await journal?.appendWithin(tx, [
@@ -175,12 +181,13 @@ export async function acceptChanges(
         missing.push(pin.action);
         continue;
       }
+      const tool = seen.tool ?? pin.tool;
       await tx.query(
-        `UPDATE connector_pins SET schema_sha256 = $3, description_sha256 = $4, input_schema = $5::jsonb, description = $6, pinned_at = now(), pinned_by = $7, changed = NULL
+        `UPDATE connector_pins SET tool = $8, schema_sha256 = $3, description_sha256 = $4, input_schema = $5::jsonb, description = $6, pinned_at = now(), pinned_by = $7, changed = NULL
          WHERE connector = $1 AND action = $2`,
-        [connector, pin.action, seen.schemaSha256, seen.descriptionSha256, JSON.stringify(seen.inputSchema), seen.description, by],
+        [connector, pin.action, seen.schemaSha256, seen.descriptionSha256, JSON.stringify(seen.inputSchema), seen.description, by, tool],
       );
-      const a: Accepted = { action: pin.action, tool: pin.tool, old: hashes(pin), new: hashes(seen) };
+      const a: Accepted = { action: pin.action, tool, old: hashes(pin), new: hashes(seen) };
       accepted.push(a);
       entries.push({ kind: 'connector.accepted', actor: by, subject: `connector:${connector}`, data: { ...a }, policyVersion: null });
     }

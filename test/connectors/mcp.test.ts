@@ -374,6 +374,16 @@ operations:
     expect(await echo.connector.execute('fx.change.echo', { text: 'x', note: 'n' }, key())).toMatchObject({ ok: true, result: { structuredContent: { note: 'n' } } });
     expect((await acceptChanges(db.sql, accepted.journal, 'fx-change', 'user:admin')).accepted).toEqual([]);
     await b.close();
+
+    // The connector file points the operation at another tool: suspended too, until accepted.
+    const c = track(load(db, yaml.replace('tool: peek\n', 'tool: peek_writes\n'), {}, { journal: second.journal }));
+    await c.start();
+    expect(c.resolve('fx.change.peek')!.operation.unavailable?.()).toMatch(/the connector file now names tool peek_writes instead of peek/);
+    expect((await acceptChanges(db.sql, accepted.journal, 'fx-change', 'user:admin')).accepted).toEqual([expect.objectContaining({ action: 'fx.change.peek', tool: 'peek_writes' })]);
+    await c.connectors.get('fx-change')!.refresh!();
+    expect(c.resolve('fx.change.peek')!.operation.unavailable?.()).toBeUndefined();
+    expect((await readPins(db.sql, 'fx-change')).get('fx.change.peek')).toMatchObject({ tool: 'peek_writes', pinnedBy: 'user:admin', changed: null });
+    await c.close();
   });
 });
 
