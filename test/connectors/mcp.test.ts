@@ -384,6 +384,19 @@ operations:
     expect(c.resolve('fx.change.peek')!.operation.unavailable?.()).toBeUndefined();
     expect((await readPins(db.sql, 'fx-change')).get('fx.change.peek')).toMatchObject({ tool: 'peek_writes', pinnedBy: 'user:admin', changed: null });
     await c.close();
+
+    // The tool vanishes: suspended, journaled with new: null, and nothing to accept.
+    fs.writeFileSync(state, 'gone');
+    const third = captureJournal();
+    const d = track(load(db, yaml, {}, { journal: third.journal }));
+    await d.start();
+    expect(d.resolve('fx.change.echo')!.operation.unavailable?.()).toMatch(/fx.change.echo is suspended: MCP server fx-change no longer offers the tool echo/);
+    // (peek changed too: the file names peek again, after peek_writes was accepted.)
+    expect(third.entries.filter((e) => e.kind === 'connector.changed' && (e.data as { action: string }).action === 'fx.change.echo')).toEqual([
+      expect.objectContaining({ data: expect.objectContaining({ action: 'fx.change.echo', new: null }) }),
+    ]);
+    expect(await acceptChanges(db.sql, accepted.journal, 'fx-change', 'user:admin')).toMatchObject({ accepted: [expect.objectContaining({ action: 'fx.change.peek' })], missing: ['fx.change.echo'] });
+    await d.close();
   });
 });
 
