@@ -26,7 +26,7 @@ import { VERSION } from '../version';
 import { checkInFor, runOnce } from './calls';
 import { formatIssues } from './input';
 import { MINIMAL_PATH, StdioChildTransport } from './mcp-stdio';
-import { checkPin, readPins, sameShape, toolShape, type Pin, type PinJournal, type ToolShape } from './pins';
+import { checkPin, toolShape, type Pin, type PinJournal, type ToolShape } from './pins';
 import { compileInputSchema, InputSchemaSchema, toJsonSchema, type McpConnectorDoc, type McpOperationDoc } from './schema';
 import { MASK, scrubber } from './secrets';
 import { operationAnnotations, type Connector, type ConnectorHealth, type ExecutionResult, type Operation, type Simulation } from './types';
@@ -641,12 +641,9 @@ export function createMcpConnector(doc: McpConnectorDoc, env: Readonly<Record<st
     },
 
     async refresh(): Promise<void> {
+      // Not reachable now: what an accept changed is seen at the next connect, which reads the pins.
       const s = session && !session.broken ? session : await ensure().catch(() => undefined);
       if (s) await reconcile(s.tools);
-      else {
-        // Not connected: what an accept changed is seen at the next connect; pins are read then.
-        await readPins(sql, doc.id);
-      }
     },
 
     async close(): Promise<void> {
@@ -667,6 +664,3 @@ export function createMcpConnector(doc: McpConnectorDoc, env: Readonly<Record<st
   };
   return connector;
 }
-
-/** Whether a pin and a tool shape still agree (exported for tests). */
-export const pinMatches = (pin: Pin, shape: ToolShape) => sameShape(pin, shape);
