@@ -188,13 +188,16 @@ export async function openRegent(
     // Connectors hold credentials from the environment; a broken connector file stops start-up
     // rather than leaving actions without the connector their authority expects.
     const loaded =
-      opts.connectors === false ? ({ ok: true, registry: createRegistry([]) } as const) : loadConnectors(config.policiesDir, process.env, { sql: db.sql });
+      opts.connectors === false ? ({ ok: true, registry: createRegistry([]) } as const) : loadConnectors(config.policiesDir, process.env, { sql: db.sql, journal, log });
     if (!loaded.ok) {
       await abandon({ policy });
       throw new Error(`connectors refused: ${formatConnectorErrors(loaded.errors).split('\n')[0]}`);
     }
     const registry = loaded.registry;
     connectors = registry;
+    // MCP servers are started now (bounded): one that cannot start leaves its operations
+    // unavailable with the reason (log, /readyz, GET /v1/connectors) and is retried with backoff.
+    if (opts.connectors !== false) await registry.start();
     // Every claimer of this process registers, so that others take its work over the moment it
     // dies rather than when its lease runs out. A process without connectors (a settling tool)
     // claims nothing, so it holds no liveness lock either.

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version';
 import { registerBench } from './bench';
+import { registerConnectors } from './connectors';
 import { registerDb } from './db';
 import { registerJournal } from './journal';
 import { registerObjectives } from './objectives';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerBench(program);
   registerUsers(program);
   registerObjectives(program);
+  registerConnectors(program);
   return program;
 }
 

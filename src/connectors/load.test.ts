@@ -42,7 +42,11 @@ describe('loading connector documents', () => {
       .readdirSync(dir)
       .filter((n) => n.endsWith('.yaml.example'))
       .map((n) => ({ file: `policies/connectors/${n}`, text: fs.readFileSync(path.join(dir, n), 'utf8') }));
-    expect(examples.map((e) => e.file).sort()).toEqual(['policies/connectors/crm.yaml.example', 'policies/connectors/email.yaml.example']);
+    expect(examples.map((e) => e.file).sort()).toEqual([
+      'policies/connectors/crm.yaml.example',
+      'policies/connectors/email.yaml.example',
+      'policies/connectors/memory.yaml.example',
+    ]);
     const r = checkConnectorSources(examples, { CRM_TOKEN: 't', SMTP_USER: 'u', SMTP_PASS: 'p' });
     expect(r.ok ? 'ok' : formatConnectorErrors(r.errors)).toBe('ok');
     expect(readConnectorSources(POLICIES).map((s) => s.file)).toEqual([
@@ -156,7 +160,7 @@ describe('loading connector documents', () => {
 
   test('an unknown type, a missing field and broken YAML are reported with their lines', () => {
     expect(errorsOf('kind: Connector\nid: x\ntype: ftp\noperations: []\n')).toEqual([
-      'policies/connectors/crm.yaml:3: type: unknown connector type "ftp" (expected rest, email or sandbox)',
+      'policies/connectors/crm.yaml:3: type: unknown connector type "ftp" (expected rest, email, sandbox or mcp)',
     ]);
     expect(errorsOf('kind: Connector\nid: x\ntype: sandbox\n')).toEqual([
       'policies/connectors/crm.yaml:1: missing required field "operations"',

@@ -10,12 +10,16 @@ import { byFile, byPosition, formatProblem, type YamlProblem } from '../yaml/pro
 import type { z } from 'zod';
 import type { Sql } from '../db/sql';
 import { createEmailConnector } from './email';
+import type { Logger } from '../log/logger';
+import { createMcpConnector, type McpDeps } from './mcp';
+import type { PinJournal } from './pins';
 import { createRegistry } from './registry';
 import { createRestConnector } from './rest';
 import { createSandboxConnector } from './sandbox';
 import {
   ConnectorSchema,
   EmailConnectorSchema,
+  McpConnectorSchema,
   RestConnectorSchema,
   SandboxConnectorSchema,
   secretEnvNames,
@@ -36,6 +40,12 @@ export type Env = Readonly<Record<string, string | undefined>>;
 
 export interface ConnectorDeps {
   sql: Sql;
+  /** Where MCP connectors journal pins and changes of their upstream tools. */
+  journal?: PinJournal;
+  /** Where MCP servers' stderr and connection trouble are logged. */
+  log?: Logger;
+  /** MCP connectors' restart backoff and pin re-check period; tests shorten them. */
+  mcp?: Pick<McpDeps, 'backoffMs' | 'maxBackoffMs' | 'recheckMs' | 'stderrLinesPerSecond'>;
   /** Base delay of REST retry backoff; tests shorten it. */
   restBackoffMs?: number;
 }
@@ -54,6 +64,7 @@ const SCHEMA_BY_TYPE: Record<string, z.ZodType> = {
   rest: RestConnectorSchema,
   email: EmailConnectorSchema,
   sandbox: SandboxConnectorSchema,
+  mcp: McpConnectorSchema,
 };
 
 /** Which type's fields an unknown-field message lists: the schema of the document's own `type`. */
@@ -125,6 +136,13 @@ function makeConnector(doc: ConnectorDoc, env: Env, deps: ConnectorDeps): Connec
       );
     case 'sandbox':
       return createSandboxConnector(doc, { sql: deps.sql });
+    case 'mcp':
+      return createMcpConnector(doc, env, {
+        sql: deps.sql,
+        ...(deps.journal ? { journal: deps.journal } : {}),
+        ...(deps.log ? { log: deps.log } : {}),
+        ...deps.mcp,
+      });
   }
 }
 

@@ -20,6 +20,9 @@ export function createRegistry(connectors: readonly Connector[]): ConnectorRegis
   return {
     connectors: byId,
     resolve: (action) => byAction.get(action),
+    async start() {
+      await Promise.all([...byId.values()].map((c) => c.start?.()));
+    },
     async close() {
       await Promise.all([...byId.values()].map((c) => c.close?.()));
     },

@@ -443,12 +443,107 @@ export const SandboxConnectorSchema = z
   })
   .strict();
 
-export const ConnectorSchema = z.discriminatedUnion('type', [RestConnectorSchema, EmailConnectorSchema, SandboxConnectorSchema], {
+/** An MCP tool name (the spec's: 1-128 of letters, digits, "_", "-", "." and "/"). */
+const ToolName = z.string().regex(/^[A-Za-z0-9_./-]{1,128}$/, { error: 'an MCP tool name: letters, digits, "_", "-", "." and "/"' });
+
+/** A stdio server's environment value: a literal, or a secret read from Regent's environment. */
+const McpEnvValue = z.union([z.string(), z.object({ secretEnv: EnvName }).strict()], {
+  error: 'an env value is a string or { secretEnv: NAME }',
+});
+
+/**
+ * Where the server is: `command` (stdio: Regent runs it) or `url` (Streamable HTTP), one object
+ * so that a mistake is reported at its own field.
+ */
+const McpServer = z
+  .object({
+    command: z.string().min(1, { error: 'name the program to run, e.g. node' }).optional(),
+    args: z.array(z.string()).optional(),
+    /** The server's whole environment (plus a minimal PATH): nothing of Regent's own is passed on. */
+    env: z.record(EnvName, McpEnvValue).optional(),
+    cwd: z.string().min(1).optional(),
+    url: z
+      .string()
+      .superRefine((s, ctx) => {
+        const problem = baseUrlProblem(s);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem.replace(/^baseUrl/, 'url').replace('auth.secretEnv', 'server.auth.secretEnv') });
+      })
+      .optional(),
+    auth: z
+      .object({
+        header: HeaderName,
+        scheme: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]+$/, { error: 'a scheme is one word, e.g. Bearer' })
+          .optional(),
+        secretEnv: EnvName,
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if ((s.command === undefined) === (s.url === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'server needs either command (a stdio server Regent runs) or url (Streamable HTTP), not both' });
+      return;
+    }
+    if (s.url !== undefined) {
+      for (const k of ['args', 'env', 'cwd'] as const)
+        if (s[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `${k} applies to a stdio server (command), not to url` });
+    } else if (s.auth !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['auth'], message: 'auth applies to a Streamable HTTP server (url); give a stdio server its secrets in env: { NAME: { secretEnv: VAR } }' });
+    }
+  });
+
+const McpOperation = z
+  .object({
+    action: ActionName,
+    /** The upstream tool this action calls; other upstream tools are invisible. */
+    tool: ToolName,
+    description,
+    annotations,
+    /** Omitted: the upstream tool's own input schema, pinned at first load. */
+    input: InputSchemaSchema.optional(),
+    /** attribute name (what the policy sees) → input field */
+    attributes: Attributes.default({}),
+    /** A repeat with the same arguments is safe: only then is a call retried or repeated after an unknown outcome. */
+    idempotent: z.boolean().optional(),
+    /** A read-only upstream tool called with the same arguments for the approver's preview. */
+    preview: ToolName.optional(),
+  })
+  .strict()
+  .superRefine((op, ctx) => {
+    if (!op.input) return;
+    if (op.input.type !== 'object') {
+      ctx.addIssue({ code: 'custom', path: ['input', 'type'], message: 'an operation input is type object' });
+      return;
+    }
+    const props = op.input.properties ?? {};
+    for (const [attr, field] of Object.entries(op.attributes)) {
+      if (!props[field])
+        ctx.addIssue({ code: 'custom', path: ['attributes', attr], message: `attribute ${attr} names "${field}", which is not a property of the input` });
+    }
+  });
+
+export const McpConnectorSchema = z
+  .object({
+    kind,
+    id: Id,
+    type: z.literal('mcp'),
+    description,
+    server: McpServer,
+    /** How long one upstream call may take (also connecting); then it is cut off. */
+    timeoutMs: z.number().int().min(1).max(300_000).optional(),
+    operations: z.array(McpOperation).min(1, { error: 'declare at least one operation' }),
+  })
+  .strict();
+
+export const ConnectorSchema = z.discriminatedUnion('type', [RestConnectorSchema, EmailConnectorSchema, SandboxConnectorSchema, McpConnectorSchema], {
   error: (iss) =>
     iss.code === 'invalid_union' && 'note' in iss && iss.note === 'No matching discriminator'
       ? (iss.input as { type?: unknown } | undefined)?.type === undefined
         ? 'required'
-        : `unknown connector type ${JSON.stringify((iss.input as { type?: unknown }).type)} (expected rest, email or sandbox)`
+        : `unknown connector type ${JSON.stringify((iss.input as { type?: unknown }).type)} (expected rest, email, sandbox or mcp)`
       : undefined,
 });
 
@@ -456,6 +551,8 @@ export type RestConnectorDoc = z.infer<typeof RestConnectorSchema>;
 export type RestOperationDoc = RestConnectorDoc['operations'][number];
 export type EmailConnectorDoc = z.infer<typeof EmailConnectorSchema>;
 export type SandboxConnectorDoc = z.infer<typeof SandboxConnectorSchema>;
+export type McpConnectorDoc = z.infer<typeof McpConnectorSchema>;
+export type McpOperationDoc = McpConnectorDoc['operations'][number];
 export type ConnectorDoc = z.infer<typeof ConnectorSchema>;
 
 /** The environment variables a document needs set (its secrets). */
@@ -466,6 +563,11 @@ export function secretEnvNames(doc: ConnectorDoc): { path: (string | number)[]; 
       { path: ['smtp', 'auth', 'userEnv'], name: doc.smtp.auth.userEnv },
       { path: ['smtp', 'auth', 'passEnv'], name: doc.smtp.auth.passEnv },
     ];
+  }
+  if (doc.type === 'mcp') {
+    const server = doc.server;
+    if (server.url !== undefined) return server.auth ? [{ path: ['server', 'auth', 'secretEnv'], name: server.auth.secretEnv }] : [];
+    return Object.entries(server.env ?? {}).flatMap(([k, v]) => (typeof v === 'object' ? [{ path: ['server', 'env', k, 'secretEnv'], name: v.secretEnv }] : []));
   }
   return [];
 }

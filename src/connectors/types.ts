@@ -24,6 +24,12 @@ export interface Operation {
   readonly annotations: ToolAnnotations;
   /** The attributes the policy sees, computed from a validated input. */
   attributes(input: Record<string, unknown>): RiskAttributes;
+  /**
+   * Why the operation cannot be called right now (an MCP server not reached yet, an upstream tool
+   * that changed and waits for an admin), or undefined when it can. Such an operation is offered
+   * to no twin, model or MCP client, and its `input` refuses every request with the reason.
+   */
+  unavailable?(): string | undefined;
 }
 
 /**
@@ -96,7 +102,7 @@ export interface CallContext {
 
 export interface Connector {
   readonly id: string;
-  readonly type: 'rest' | 'email' | 'sandbox';
+  readonly type: 'rest' | 'email' | 'sandbox' | 'mcp';
   readonly operations: ReadonlyMap<string, Operation>;
   simulate(action: string, input: Record<string, unknown>): Promise<Simulation>;
   /** Runs the operation once; the same idempotency key never produces a second business effect. */
@@ -118,7 +124,22 @@ export interface Connector {
    * now, and the caller takes the ordinary path; any throw and the caller rolls everything back.
    */
   executeManyWithin?(tx: SqlTx, items: readonly WithinItem[], gate: WithinGate): Promise<WithinOutcome[] | undefined>;
+  /** Connects what the connector needs before it is used (an MCP server); never throws, bounded in time. */
+  start?(): Promise<void>;
+  /** The state of what the connector talks to, where it has one (MCP): for /readyz and the console. */
+  health?(): ConnectorHealth;
+  /** Looks again at what may have changed outside (an accepted MCP tool change). */
+  refresh?(): Promise<void>;
   close?(): Promise<void>;
+}
+
+/** What a connector with a server of its own (MCP) says about it. */
+export interface ConnectorHealth {
+  state: 'starting' | 'up' | 'down';
+  reason: string | null;
+  since: string | null;
+  /** Operations that cannot be called now; `suspended`: an upstream change waits for an admin. */
+  operations: { action: string; tool: string; suspended: boolean; reason: string }[];
 }
 
 export interface WithinItem {
@@ -145,5 +166,7 @@ export interface ConnectorRegistry {
   readonly connectors: ReadonlyMap<string, Connector>;
   /** The connector and operation for an action, or undefined (an unknown action is denied). */
   resolve(action: string): { connector: Connector; operation: Operation } | undefined;
+  /** Starts what connectors need (MCP servers), bounded in time; failures are the connectors' to report. */
+  start(): Promise<void>;
   close(): Promise<void>;
 }

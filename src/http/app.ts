@@ -229,7 +229,20 @@ export function createHttpApp(deps: HttpDeps): Express {
         .json({ status: 'unavailable', database: deps.db.kind, reason: 'no valid policy bundle is in force (see regent policy check)' });
       return;
     }
-    res.json({ status: 'ok', database: deps.db.kind, migrations: 'applied', journal: { size: head.size }, policyVersion });
+    // Servers behind MCP connectors: their state only (the reasons are in the log and, for admins,
+    // in GET /v1/connectors). One that is down leaves its operations unavailable, not Regent.
+    const servers = [...(deps.connectors?.connectors.values() ?? [])].flatMap((c) => {
+      const h = c.health?.();
+      return h ? [[c.id, { state: h.state, unavailableOperations: h.operations.length }] as const] : [];
+    });
+    res.json({
+      status: 'ok',
+      database: deps.db.kind,
+      migrations: 'applied',
+      journal: { size: head.size },
+      policyVersion,
+      ...(servers.length ? { connectors: Object.fromEntries(servers) } : {}),
+    });
   });
 
   // /openapi.json, /docs and /metrics, from the route registry.

@@ -192,6 +192,12 @@ const EXAMPLES: { [K in JournalKind]: EntryData<K>[] } = {
     { client: { name: 'claude-desktop', version: '1.4' }, protocol: '2025-06-18', era: 'legacy' },
     { client: { name: 'cursor', version: '2.4.0' }, protocol: '2026-07-28', era: 'modern' },
   ],
+  'connector.pinned': [{ action: 'memory.entities.create', tool: 'create_entities', schemaSha256: 'abababababababababababababababababababababababababababababababab', descriptionSha256: 'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd' }],
+  'connector.changed': [
+    { action: 'memory.entities.create', tool: 'create_entities', old: { schemaSha256: 'abababababababababababababababababababababababababababababababab', descriptionSha256: 'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd' }, new: { schemaSha256: 'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd', descriptionSha256: 'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd' } },
+    { action: 'memory.entities.create', tool: 'create_entities', old: { schemaSha256: 'abababababababababababababababababababababababababababababababab', descriptionSha256: 'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd' }, new: null },
+  ],
+  'connector.accepted': [{ action: 'memory.entities.create', tool: 'create_entities', old: { schemaSha256: 'abababababababababababababababababababababababababababababababab', descriptionSha256: 'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd' }, new: { schemaSha256: 'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd', descriptionSha256: 'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd' } }],
   'mcp.call_left': [{ tool: 'crm_discount_update', client: { name: 'v1-agent', version: '1.4.0', protocol: '2025-11-25' }, status: 'pending_approval', heldMs: 1200 }],
 };
 

@@ -293,6 +293,26 @@ export const ENTRY_DATA = {
     status: ProposalStatus,
     heldMs: Count,
   }),
+  /**
+   * An `mcp` connector's operation took its upstream tool's input schema and description as they
+   * were at first load (subject connector:<id>): sha256 hex of the canonical (JCS) schema and of
+   * the description text.
+   */
+  'connector.pinned': z.strictObject({ action: Text, tool: Text, schemaSha256: Hex64, descriptionSha256: Hex64 }),
+  /** The upstream tool no longer matches its pin (or vanished): the operation is suspended until an admin accepts. */
+  'connector.changed': z.strictObject({
+    action: Text,
+    tool: Text,
+    old: z.strictObject({ schemaSha256: Hex64, descriptionSha256: Hex64 }),
+    new: z.strictObject({ schemaSha256: Hex64, descriptionSha256: Hex64 }).nullable(),
+  }),
+  /** An admin accepted the upstream tool as it now is: the new pin, and the operation runs again. */
+  'connector.accepted': z.strictObject({
+    action: Text,
+    tool: Text,
+    old: z.strictObject({ schemaSha256: Hex64, descriptionSha256: Hex64 }),
+    new: z.strictObject({ schemaSha256: Hex64, descriptionSha256: Hex64 }),
+  }),
 } as const satisfies Record<string, z.ZodType<Record<string, unknown>>>;
 
 export type JournalKind = keyof typeof ENTRY_DATA;

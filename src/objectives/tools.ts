@@ -38,6 +38,8 @@ export function toolsFor(
     const resolved = registry.resolve(action);
     if (!resolved) continue;
     const op = resolved.operation;
+    // Not callable now (an MCP server not reached, an upstream change waiting for an admin).
+    if (op.unavailable?.()) continue;
     tools.push({
       action,
       description: op.description ?? `${action.split('.').join(' ')} (connector ${resolved.connector.id})`,

@@ -22,6 +22,9 @@ describe('the regent CLI', () => {
     [['db', 'status'], regentInProcess],
     [['bench'], regentInProcess],
     [['bench', 'journal'], regentInProcess],
+    [['connectors'], regentInProcess],
+    [['connectors', 'accept'], regentInProcess],
+    [['connectors', 'pins'], regentInProcess],
   ] as const)('prints help for %j and exits 0', async (args, run) => {
     const r = await run([...args, '--help']);
     expect(r.code).toBe(0);

@@ -30,6 +30,7 @@ const OWNERS: Record<string, string> = {
   proposals: 'proposals',
   proposal_decisions: 'proposals',
   connector_calls: 'connectors',
+  connector_pins: 'connectors',
   sandbox_records: 'connectors',
   webhook_deliveries: 'notify',
   objectives: 'objectives',

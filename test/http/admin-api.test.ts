@@ -45,7 +45,11 @@ describeEachDatabase('the admin views: connectors and policies', (getDb) => {
     expect(billing).toEqual({
       id: 'billing',
       type: 'rest',
-      operations: [{ action: 'billing.invoice.send', description: null, idempotent: false, input: expect.objectContaining({ type: 'object' }) }],
+      health: null,
+      operations: [
+        { action: 'billing.invoice.send', description: null, idempotent: false, input: expect.objectContaining({ type: 'object' }), unavailable: null, suspended: false },
+      ],
+      pins: [],
     });
     expect(r.text).not.toContain(SECRET);
     expect(r.text).not.toContain('REGENT_TEST_BILLING_TOKEN');

@@ -154,6 +154,8 @@ const FIXTURES: Record<string, Fixture> = {
   getSignal: { path: (v) => `/v1/signals/${v.signal}` },
 
   listConnectors: { path: () => '/v1/connectors' },
+  // The sandbox is no MCP connector: nothing to accept, an empty list (accepting MCP changes: test/connectors/mcp-e2e.test.ts).
+  acceptConnectorChanges: { path: () => '/v1/connectors/sandbox/accept', body: () => ({}) },
   listPolicyFiles: { path: () => '/v1/policies' },
   listPolicyVersions: { path: () => '/v1/policies/versions' },
   getPolicyVersion: { path: (v) => `/v1/policies/versions/${v.version}` },

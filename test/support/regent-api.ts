@@ -76,7 +76,7 @@ export async function startRegentApi(
     regent,
     server,
     url: server.url,
-    adminKey: first!.apiKey,
+    adminKey: first?.apiKey ?? '', // empty when the database already had its admin (a restart)
     policiesDir,
     async close() {
       await regent.close({ server, graceMs: 1000 });

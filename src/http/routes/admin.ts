@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { checkConnectorSources, readConnectorSources } from '../../connectors/load';
+import { acceptChanges, readPins, type Pin } from '../../connectors/pins';
 import { NotFoundError } from '../../errors/errors';
 import { loadBundleFromSources, readPolicySources, type LoadError, type PolicySource } from '../../policy/load';
 import type { ApiDeps } from '../app';
@@ -14,11 +15,57 @@ const OperationSchema = z.object({
   description: z.string().nullable(),
   idempotent: z.boolean(),
   input: z.record(z.string(), z.unknown()).describe('JSON Schema of the operation’s input'),
+  unavailable: z.string().nullable().describe('Why the operation cannot be called now (null: it can)'),
+  suspended: z.boolean().describe('MCP: its upstream tool changed since it was pinned; waits for an admin to accept'),
+});
+
+const HealthSchema = z
+  .object({
+    state: z.enum(['starting', 'up', 'down']),
+    reason: z.string().nullable(),
+    since: z.string().nullable(),
+  })
+  .describe('MCP connectors: whether their server is reached');
+
+/** An MCP operation's pin as the admin reviews it before accepting: the upstream tool as pinned and as now seen. */
+const PinSchema = z.object({
+  action: z.string(),
+  tool: z.string(),
+  pinned: z.object({ schemaSha256: z.string(), descriptionSha256: z.string(), description: z.string(), inputSchema: z.record(z.string(), z.unknown()), at: z.string(), by: z.string() }),
+  changed: z
+    .object({
+      missing: z.boolean(),
+      schemaSha256: z.string().nullable(),
+      descriptionSha256: z.string().nullable(),
+      description: z.string().nullable().describe('The upstream’s new description: untrusted text, for review'),
+      inputSchema: z.record(z.string(), z.unknown()).nullable(),
+      seenAt: z.string(),
+    })
+    .nullable(),
 });
 
 const ConnectorSchema = z
-  .object({ id: z.string(), type: z.enum(['rest', 'email', 'sandbox']), operations: z.array(OperationSchema) })
+  .object({
+    id: z.string(),
+    type: z.enum(['rest', 'email', 'sandbox', 'mcp']),
+    health: HealthSchema.nullable(),
+    operations: z.array(OperationSchema),
+    pins: z.array(PinSchema).describe('MCP connectors: what each operation’s upstream tool was pinned to (empty for other types)'),
+  })
   .meta({ id: 'Connector', description: 'A connector as the console shows it: never its credentials' });
+
+const AcceptedSchema = z.object({
+  connector: z.string(),
+  accepted: z.array(
+    z.object({
+      action: z.string(),
+      tool: z.string(),
+      old: z.object({ schemaSha256: z.string(), descriptionSha256: z.string() }),
+      new: z.object({ schemaSha256: z.string(), descriptionSha256: z.string() }),
+    }),
+  ),
+  missing: z.array(z.string()).describe('Operations whose upstream tool vanished: nothing to pin, they stay suspended'),
+});
 
 const FileSchema = z.object({
   file: z.string().describe('e.g. policies/authorities/cfo-twin.yaml'),
@@ -61,6 +108,19 @@ const endpoints = {
         schema: z.object({ loaded: z.boolean(), connectors: z.array(ConnectorSchema) }),
       },
     },
+  }),
+  accept: endpoint({
+    id: 'acceptConnectorChanges',
+    method: 'POST',
+    path: '/v1/connectors/:id/accept',
+    tag: 'Administration',
+    summary: 'Accept the upstream tool changes of an MCP connector: pin them, and resume its suspended operations',
+    description:
+      'An MCP connector pins each operation’s upstream tool (input schema and description) at first load; a tool that changes suspends the operation until an admin reviews the change (`GET /v1/connectors`, `pins`) and accepts it here. Journaled `connector.accepted`, one entry per operation. Nothing pending: an empty list.',
+    access: { capabilities: ['connector.manage'] },
+    params: z.object({ id: z.string().min(1).max(200) }).strict(),
+    responses: { 200: { description: 'What was accepted', schema: AcceptedSchema } },
+    errors: { 404: 'No such connector' },
   }),
   policies: endpoint({
     id: 'listPolicyFiles',
@@ -117,6 +177,21 @@ const endpoints = {
   }),
 };
 
+/** A pin as the console shows it: the upstream tool as pinned, and as last seen when it differs. */
+function showPin(p: Pin): z.infer<typeof PinSchema> {
+  const c = p.changed;
+  return {
+    action: p.action,
+    tool: p.tool,
+    pinned: { schemaSha256: p.schemaSha256, descriptionSha256: p.descriptionSha256, description: p.description, inputSchema: p.inputSchema, at: p.pinnedAt, by: p.pinnedBy },
+    changed: !c
+      ? null
+      : 'missing' in c
+        ? { missing: true, schemaSha256: null, descriptionSha256: null, description: null, inputSchema: null, seenAt: c.seenAt }
+        : { missing: false, schemaSha256: c.schemaSha256, descriptionSha256: c.descriptionSha256, description: c.description, inputSchema: c.inputSchema, seenAt: c.seenAt },
+  };
+}
+
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 function byFile(errors: readonly LoadError[]): Map<string, { line: number; message: string }[]> {
@@ -140,16 +215,39 @@ export const adminApi: ApiModule = {
       implement(endpoints.connectors, async () => {
         const registry = deps.connectors;
         if (!registry) return { loaded: false, connectors: [] };
-        const connectors = [...registry.connectors.values()]
-          .sort((a, b) => a.id.localeCompare(b.id))
-          .map((c) => ({
-            id: c.id,
-            type: c.type,
-            operations: [...c.operations.values()]
-              .sort((a, b) => a.action.localeCompare(b.action))
-              .map((o) => ({ action: o.action, description: o.description ?? null, idempotent: o.idempotent, input: o.inputJsonSchema })),
-          }));
+        const connectors = await Promise.all(
+          [...registry.connectors.values()]
+            .sort((a, b) => a.id.localeCompare(b.id))
+            .map(async (c) => {
+              const health = c.health?.();
+              const suspended = new Set((health?.operations ?? []).filter((o) => o.suspended).map((o) => o.action));
+              return {
+                id: c.id,
+                type: c.type,
+                health: health ? { state: health.state, reason: health.reason, since: health.since } : null,
+                operations: [...c.operations.values()]
+                  .sort((a, b) => a.action.localeCompare(b.action))
+                  .map((o) => ({
+                    action: o.action,
+                    description: o.description ?? null,
+                    idempotent: o.idempotent,
+                    input: o.inputJsonSchema,
+                    unavailable: o.unavailable?.() ?? null,
+                    suspended: suspended.has(o.action),
+                  })),
+                pins: c.type === 'mcp' ? [...(await readPins(deps.db.sql, c.id)).values()].sort((a, b) => a.action.localeCompare(b.action)).map(showPin) : [],
+              };
+            }),
+        );
         return { loaded: true, connectors };
+      }),
+
+      implement(endpoints.accept, async ({ params }, req) => {
+        const connector = deps.connectors?.connectors.get(params.id);
+        if (!connector) throw new NotFoundError(`no connector ${params.id} is in force`);
+        const r = await acceptChanges(deps.db.sql, deps.journal, connector.id, req.principal.ref);
+        await connector.refresh?.().catch(() => undefined);
+        return { connector: connector.id, ...r };
       }),
 
       implement(endpoints.policies, async () => {

@@ -314,7 +314,7 @@ async function twinsPanel(root, { me }) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Connectors (read-only)
+// Connectors (read-only, but for accepting MCP upstream changes)
 
 async function connectorsPanel(root, { me }) {
   replace(root, sectionHead(2, 'Connectors'), h('p', { class: 'muted' }, 'Loading…'));
@@ -346,7 +346,7 @@ async function connectorsPanel(root, { me }) {
     h(
       'p',
       { class: 'hint' },
-      'Read-only. Connectors are declared in policies/connectors and loaded at start; their credentials are never shown.',
+      'Connectors are declared in policies/connectors and loaded at start; their credentials are never shown. MCP connectors pin their upstream tools: a changed tool is suspended until you accept it here.',
     ),
     r?.loaded === false
       ? h('p', { class: 'notice notice-warn' }, 'This server runs without the action pipeline, so no connectors are loaded.')
@@ -364,8 +364,12 @@ async function connectorsPanel(root, { me }) {
                 { class: 'card-top' },
                 h('h3', { class: 'card-title', id: `conn-${c.id}` }, c.id),
                 badge(c.type, 'info'),
-                badge('loaded', 'ok'),
+                c.health
+                  ? badge(`server ${c.health.state}`, c.health.state === 'up' ? 'ok' : c.health.state === 'down' ? 'bad' : 'warn')
+                  : badge('loaded', 'ok'),
               ),
+              c.health?.reason ? h('p', { class: 'notice notice-warn' }, `Server unavailable: ${c.health.reason}`) : null,
+              mcpChanges(c, () => connectorsPanel(root, { me })),
               h('h4', null, `Operations (${c.operations.length})`),
               c.operations.length
                 ? h(
@@ -378,6 +382,8 @@ async function connectorsPanel(root, { me }) {
                         h('code', null, o.action),
                         o.description ? h('span', { class: 'muted' }, ` — ${o.description}`) : null,
                         o.idempotent ? h('span', { class: 'muted' }, ' · idempotent') : null,
+                        o.suspended ? h('span', null, ' ', badge('suspended', 'bad')) : o.unavailable ? h('span', null, ' ', badge('unavailable', 'warn')) : null,
+                        o.unavailable ? h('p', { class: 'muted small' }, o.unavailable) : null,
                         o.input
                           ? h(
                               'details',
@@ -402,6 +408,61 @@ async function connectorsPanel(root, { me }) {
           filesTable(files),
         )
       : null,
+  );
+}
+
+/**
+ * An MCP connector's upstream changes waiting for an admin: each suspended operation's tool as
+ * pinned and as the server now describes it (untrusted text, shown as text), and Accept.
+ */
+function mcpChanges(c, reload) {
+  const changed = (c.pins ?? []).filter((p) => p.changed);
+  if (!changed.length) return null;
+  const accept = h('button', { type: 'button', class: 'small' }, 'Accept upstream changes');
+  accept.addEventListener('click', async () => {
+    const ok = await confirmDialog({
+      title: `Accept the upstream changes of ${c.id}?`,
+      message: `The new tool schemas and descriptions are pinned and ${changed.map((p) => p.action).join(', ')} can be called again, under the authorities in force. Journaled.`,
+      confirmLabel: 'Accept changes',
+      returnFocus: accept,
+    });
+    if (!ok) return;
+    try {
+      const r = await post(`/v1/connectors/${seg(c.id)}/accept`, {});
+      toast(`Accepted: ${r.accepted.map((a) => a.action).join(', ') || 'nothing'}${r.missing.length ? `; still suspended (tool gone): ${r.missing.join(', ')}` : ''}.`, 'ok');
+      reload();
+    } catch (err) {
+      toastError(err, 'Could not accept the changes');
+    }
+  });
+  return h(
+    'section',
+    { class: 'notice notice-warn', 'aria-label': `Upstream changes of ${c.id}` },
+    h('p', null, `The MCP server changed ${changed.length === 1 ? 'a tool' : `${changed.length} tools`} since ${changed.length === 1 ? 'it was' : 'they were'} pinned; ${changed.length === 1 ? 'its operation is' : 'their operations are'} suspended until accepted.`),
+    h(
+      'ul',
+      { class: 'mini-list' },
+      changed.map((p) =>
+        h(
+          'li',
+          null,
+          h('code', null, p.action),
+          ` (tool ${p.tool}): `,
+          p.changed.missing ? 'the server no longer offers this tool.' : null,
+          p.changed.missing
+            ? null
+            : h(
+                'details',
+                { class: 'args' },
+                h('summary', null, 'Pinned and now'),
+                h('p', null, 'Pinned description: ', h('q', null, p.pinned.description)),
+                h('p', null, 'Now: ', h('q', null, p.changed.description ?? '')),
+                h('pre', { class: 'code', tabindex: '0' }, `pinned:\n${pretty(p.pinned.inputSchema)}\n\nnow:\n${pretty(p.changed.inputSchema)}`),
+              ),
+        ),
+      ),
+    ),
+    accept,
   );
 }
 
