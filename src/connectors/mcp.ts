@@ -477,7 +477,7 @@ export function createMcpConnector(doc: McpConnectorDoc, env: Readonly<Record<st
     | { kind: 'final'; error: string }
     /** Nothing was sent (the server could not be started or reached). */
     | { kind: 'unsent'; error: string }
-    /** Sent, and no answer came (a timeout, the server died or the connection dropped). */
+    /** Sent, and no answer that says what happened came (a timeout, the server died, the connection dropped, a garbled answer). */
     | { kind: 'cut'; error: string };
 
   async function callOnce(tool: string, args: Record<string, unknown>): Promise<Attempt> {
@@ -493,9 +493,11 @@ export function createMcpConnector(doc: McpConnectorDoc, env: Readonly<Record<st
     } catch (err) {
       const e = err as Error & { code?: unknown };
       const proto = s.transport instanceof StdioChildTransport ? s.transport.protocolError : null;
+      // A garbled answer to a request the server read: it may have acted, so this counts as
+      // sent with no answer (in doubt for an operation that is not idempotent), never as failed.
       if (proto) {
         await discard(s, proto);
-        return { kind: 'final', error: `protocol error from MCP server ${doc.id}: ${scrub(proto)}` };
+        return { kind: 'cut', error: `protocol error from MCP server ${doc.id}: ${scrub(proto)}` };
       }
       if (err instanceof ProtocolError) return { kind: 'final', error: `MCP server ${doc.id} refused ${tool}: ${scrub(e.message).slice(0, MAX_ERROR_CHARS)}` };
       const code = String(e.code ?? '');
@@ -508,7 +510,7 @@ export function createMcpConnector(doc: McpConnectorDoc, env: Readonly<Record<st
         return { kind: 'cut', error: `MCP server ${doc.id} went away during ${tool} (${scrub(s.broken ?? e.message)})` };
       }
       if (code === 'INVALID_RESULT' || code === 'UNSUPPORTED_RESULT_TYPE' || /invalid|parse|schema/i.test(e.message))
-        return { kind: 'final', error: `MCP server ${doc.id} answered ${tool} with something that is not a tool result: ${scrub(e.message).slice(0, MAX_ERROR_CHARS)}` };
+        return { kind: 'cut', error: `MCP server ${doc.id} answered ${tool} with something that is not a tool result: ${scrub(e.message).slice(0, MAX_ERROR_CHARS)}` };
       await discard(s, e.message);
       // The request never left (the server refused the connection): nothing can have happened.
       if (refusedConnection(err)) return { kind: 'unsent', error: `MCP server ${doc.id} refused the connection for ${tool}: ${scrub(e.message).slice(0, MAX_ERROR_CHARS)}` };
@@ -516,7 +518,7 @@ export function createMcpConnector(doc: McpConnectorDoc, env: Readonly<Record<st
     }
     failures = 0;
     if (!r || typeof r !== 'object' || (!Array.isArray((r as { content?: unknown }).content) && (r as { structuredContent?: unknown }).structuredContent === undefined))
-      return { kind: 'final', error: `MCP server ${doc.id} answered ${tool} with something that is not a tool result` };
+      return { kind: 'cut', error: `MCP server ${doc.id} answered ${tool} with something that is not a tool result` };
     if ((r as { isError?: boolean }).isError) {
       const text = scrub(contentText((r as { content?: unknown }).content)) || 'no message';
       return { kind: 'final', error: `${tool} on MCP server ${doc.id} failed: ${text.slice(0, MAX_ERROR_CHARS)}` };

@@ -231,7 +231,7 @@ operations:
     await reg.close();
   });
 
-  test('faults: isError → failed with the message; hang → in doubt (not idempotent) and the next call works; garbage → failed; death mid-call → in doubt, restarted', async () => {
+  test('faults: isError → failed with the message; hang → in doubt (not idempotent) and the next call works; garbage → in doubt (it may have acted); death mid-call → in doubt, restarted', async () => {
     const dir = tmpDir('regent-mcp-faults-');
     const calls = path.join(dir, 'calls.jsonl');
     const reg = track(
@@ -278,7 +278,8 @@ operations:
     expect(safe).toMatchObject({ ok: false, retryable: true, maybeSent: true, error: expect.stringMatching(/after 2 attempts/) });
 
     const g = await c.execute('fx.garbage', { text: 'x' }, key());
-    expect(g).toMatchObject({ ok: false, retryable: false, error: expect.stringMatching(/protocol error from MCP server fx-faults: the server wrote something that is not JSON-RPC/) });
+    // The server read the request and answered garbage: it may have acted, so the outcome is unknown.
+    expect(g).toMatchObject({ ok: false, retryable: false, inDoubt: expect.anything(), error: expect.stringMatching(/protocol error from MCP server fx-faults: the server wrote something that is not JSON-RPC/) });
     expect(await c.execute('fx.echo', { text: 'after garbage' }, key())).toMatchObject({ ok: true });
 
     const d = await c.execute('fx.die', { text: 'x' }, key());
