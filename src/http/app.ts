@@ -33,7 +33,7 @@ import { userApi } from './routes/users';
 import { meRoutes } from './routes/me';
 import { consoleRouter } from '../console';
 import { createMcpGateway } from '../mcp/gateway';
-import { derivedKeysIn } from '../mcp/calls';
+import { DERIVED_KEY_PREFIX } from '../mcp/calls';
 import { createOrigins } from '../mcp/origins';
 import type { ServerEventBus } from '@modelcontextprotocol/server';
 
@@ -289,7 +289,9 @@ export function createHttpApp(deps: HttpDeps): Express {
         },
         ...(deps.mcp.bus ? { bus: deps.mcp.bus } : {}),
         // One process makes every proposal on the embedded database: it keeps the keys it derived.
-        ...(deps.db.kind === 'embedded' && deps.db.sql ? { derivedKeysSince: ((sql) => (since: Date) => derivedKeysIn(sql, since))(deps.db.sql) } : {}),
+        ...(deps.db.kind === 'embedded' && deps.db.sql
+          ? { derivedKeysSince: ((store) => (since: Date) => store.keysSince(DERIVED_KEY_PREFIX, since))(createProposalStore(deps.db.sql)) }
+          : {}),
         auth: { ...(oidc ? { oidc } : {}), failures },
         ...(limit ? { rateLimit: limit } : {}),
       });

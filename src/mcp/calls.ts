@@ -123,6 +123,8 @@ export interface CallRequest {
 }
 
 const KEY_META = 'regent/idempotencyKey';
+/** How the idempotency keys derived for calls without one begin. */
+export const DERIVED_KEY_PREFIX = 'mcp:';
 const RATIONALE_META = 'regent/rationale';
 
 /**
@@ -134,16 +136,7 @@ const RATIONALE_META = 'regent/rationale';
 export function derivedKeys(twin: string, action: string, args: Record<string, unknown>, windowMs: number, now: number): { current: string; previous: string } {
   const digest = createHash('sha256').update(`${twin}\u0000${action}\u0000${canonicalize(args)}`).digest('hex').slice(0, 40);
   const w = Math.floor(now / windowMs);
-  return { current: `mcp:${digest}:${w}`, previous: `mcp:${digest}:${w - 1}` };
-}
-
-/** The derived keys made since a time, for CallDeps.derivedKeysSince. */
-export async function derivedKeysIn(sql: { query<T>(text: string, params?: readonly unknown[]): Promise<T[]> }, since: Date) {
-  const rows = await sql.query<{ key: string; created_at: Date | string }>(
-    `SELECT idempotency_key AS key, created_at FROM proposals WHERE created_at > $1 AND starts_with(idempotency_key, 'mcp:')`,
-    [since.toISOString()],
-  );
-  return rows.map((r) => ({ key: r.key, createdAt: new Date(r.created_at).getTime() }));
+  return { current: `${DERIVED_KEY_PREFIX}${digest}:${w}`, previous: `${DERIVED_KEY_PREFIX}${digest}:${w - 1}` };
 }
 
 export function createCallHandler(deps: CallDeps) {

@@ -199,6 +199,15 @@ export function createProposalStore(sql: Sql) {
       return rows[0] && toProposal(rows[0]);
     },
 
+    /** The idempotency keys starting with `prefix` of proposals made since `since`, with when (e.g. the keys /mcp derived). */
+    async keysSince(prefix: string, since: Date): Promise<{ key: string; createdAt: number }[]> {
+      const rows = await sql.query<{ key: string; created_at: Date | string }>(
+        'SELECT idempotency_key AS key, created_at FROM proposals WHERE created_at > $1 AND starts_with(idempotency_key, $2)',
+        [since.toISOString(), prefix],
+      );
+      return rows.map((r) => ({ key: r.key, createdAt: new Date(r.created_at).getTime() }));
+    },
+
     async get(id: string, tx: Pick<Sql, 'query'> = sql): Promise<Proposal | undefined> {
       if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
       const rows = await tx.query<Row>(`SELECT ${COLUMNS} FROM proposals WHERE id = $1`, [id]);
