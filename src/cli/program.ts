@@ -3,6 +3,7 @@ import { VERSION } from '../version';
 import { registerBench } from './bench';
 import { registerDb } from './db';
 import { registerJournal } from './journal';
+import { registerKnowledge } from './knowledge';
 import { registerObjectives } from './objectives';
 import { registerPolicy } from './policy';
 import { registerProposals } from './proposals';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerBench(program);
   registerUsers(program);
   registerObjectives(program);
+  registerKnowledge(program);
   return program;
 }
 

@@ -76,7 +76,8 @@ export async function startRegentApi(
     regent,
     server,
     url: server.url,
-    adminKey: first!.apiKey,
+    // A restart on the same database made no new admin: the first start's key still works.
+    adminKey: first?.apiKey ?? '',
     policiesDir,
     async close() {
       await regent.close({ server, graceMs: 1000 });
