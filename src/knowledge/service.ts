@@ -197,19 +197,17 @@ export function createKnowledgeService(deps: KnowledgeDeps) {
       const result = await sql.transaction(async (tx) => {
         // The collection: made by its first document, owned by an executive who adds it, or by
         // the document's owner when an admin does and names a user; otherwise by the admin.
-        const existing = await tx.query<{ owner: string }>('SELECT owner FROM knowledge_collections WHERE id = $1 FOR UPDATE', [input.collection]);
-        let collectionOwner = existing[0]?.owner;
-        let created = false;
-        if (collectionOwner === undefined) {
-          collectionOwner = isAdmin ? (/^user:[A-Za-z0-9][A-Za-z0-9._@-]*$/.test(input.owner) ? input.owner : by.ref) : by.ref;
-          await tx.query('INSERT INTO knowledge_collections (id, owner, created_by, created_at) VALUES ($1, $2, $3, $4)', [
-            input.collection,
-            collectionOwner,
-            by.ref,
-            at.toISOString(),
-          ]);
-          created = true;
-        } else if (!isAdmin && collectionOwner !== by.ref) {
+        // ON CONFLICT: two first documents of one collection at once make it once; the row lock
+        // below then serializes ingests into the collection (and so the version numbers).
+        const newOwner = isAdmin ? (/^user:[A-Za-z0-9][A-Za-z0-9._@-]*$/.test(input.owner) ? input.owner : by.ref) : by.ref;
+        const made = await tx.query(
+          'INSERT INTO knowledge_collections (id, owner, created_by, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING id',
+          [input.collection, newOwner, by.ref, at.toISOString()],
+        );
+        const created = made.length === 1;
+        const [row] = await tx.query<{ owner: string }>('SELECT owner FROM knowledge_collections WHERE id = $1 FOR UPDATE', [input.collection]);
+        const collectionOwner = row!.owner;
+        if (!isAdmin && collectionOwner !== by.ref) {
           throw new ForbiddenError(`${by.ref} may add documents only to collections they own; ${input.collection} is owned by ${collectionOwner}`, {
             capability: 'knowledge.ingest',
           });

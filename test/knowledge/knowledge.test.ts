@@ -176,6 +176,14 @@ describeEachDatabase('the knowledge corpus', (getDb) => {
     expect(await api.regent.knowledge.passage(`${v1.body!.id}:1:0`)).toMatchObject({ text: 'Parking is free in the yard.', latest: false, purged: false });
   });
 
+  it('makes a new collection once, and numbers versions without gaps, when documents arrive at once', async () => {
+    const same = { ...base, collection: 'race', title: 'Same', class: 'internal' as const };
+    const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => add(keys.admin!, { ...same, text: `Version text ${i}.` })));
+    expect(rs.map((r) => r.status)).toEqual([201, 201, 201, 201, 201, 201]);
+    expect(new Set(rs.map((r) => r.body!.id)).size).toBe(1);
+    expect(rs.map((r) => r.body!.version).sort()).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
   it('refuses each bad input with a 400 naming the field, and stores nothing', async () => {
     const before = await count();
     const ok = { ...base, collection: 'bad', title: 'Bad', class: 'internal', text: 'fine' };
