@@ -26,6 +26,8 @@ import { createObjectiveService, type ObjectiveService } from './objectives/serv
 import { createRuleCatalog } from './signals/rules';
 import { createSignalService, type SignalService } from './signals/service';
 import type { RunningServer } from './http/server';
+import { createKnowledgeService, type KnowledgeService } from './knowledge/service';
+import { twinKnowledgeOf } from './knowledge/authority';
 
 /** The composition root: opens storage and wires the capabilities together, nothing more. */
 export interface Regent {
@@ -48,6 +50,8 @@ export interface Regent {
   objectives: ObjectiveService | undefined;
   /** Signals from other systems and the standing rules that turn them into objectives; present with policies. */
   signals: SignalService | undefined;
+  /** The governed decision corpus: documents, passages, search, retention (start its purge timer with the server). */
+  knowledge: KnowledgeService;
   /** Signs checkpoints; derives the secret that signs MCP session ids. */
   signer: Signer;
   /** "What a twin is offered may have changed" for MCP clients, across processes; present with connectors. */
@@ -78,6 +82,7 @@ interface Running {
   liveness?: Liveness;
   connectors?: ConnectorRegistry;
   mcpBus?: ToolsBus;
+  knowledge?: KnowledgeService;
   journal: JournalService;
   db: Database;
 }
@@ -99,6 +104,7 @@ async function stopInOrder(r: Running, opts: { graceMs: number; signal?: string;
       .append({ kind: 'system.stopped', actor: 'system', data: { signal: opts.signal } })
       .catch((err) => opts.log.error('could not journal the shutdown', { error: err }));
   await r.notifier?.stop();
+  await r.knowledge?.stop().catch(() => undefined);
   await r.liveness?.close().catch(() => undefined);
   await r.mcpBus?.close().catch(() => undefined);
   await r.connectors?.close().catch(() => undefined);
@@ -286,6 +292,15 @@ export async function openRegent(
     const pol = policy;
     signals = createSignalService({ sql: db.sql, journal, objectives, rules, log, policyVersion: () => pol.version() });
   }
+  const knowledge = createKnowledgeService({
+    sql: db.sql,
+    journal,
+    log,
+    maxDocumentBytes: config.knowledge.maxDocumentBytes,
+    purgeIntervalMs: config.knowledge.purgeIntervalMs,
+    twinKnowledge: twinKnowledgeOf(policy, twins),
+    policyVersion: () => policy?.version() ?? null,
+  });
   return {
     config,
     log,
@@ -299,11 +314,12 @@ export async function openRegent(
     notifier,
     objectives,
     signals,
+    knowledge,
     signer,
     mcpBus,
     close: (o: StopOptions = {}) =>
       stopInOrder(
-        { server: o.server, policy, objectives, proposals, notifier, liveness, connectors, mcpBus, journal, db },
+        { server: o.server, policy, objectives, proposals, notifier, knowledge, liveness, connectors, mcpBus, journal, db },
         { graceMs: o.graceMs ?? Math.max(config.shutdownTimeoutMs - 2000, 500), signal: o.signal, log },
       ),
   };

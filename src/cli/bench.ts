@@ -11,6 +11,8 @@ const pipelineBench = (): typeof pipelineBenchModule => require('../proposals/be
 import type * as mcpBenchModule from '../mcp/bench';
 const mcpBench = (): typeof mcpBenchModule => require('../mcp/bench');
 import type * as scaleBenchModule from '../scale/bench';
+import type * as knowledgeBenchModule from '../knowledge/bench';
+const knowledgeBench = (): typeof knowledgeBenchModule => require('../knowledge/bench');
 const scaleBench = (): typeof scaleBenchModule => require('../scale/bench');
 
 /** `--postgres` alone means DATABASE_URL's server, or the local one; with a URL, that server. */
@@ -93,6 +95,26 @@ export function registerBench(program: Command): void {
             );
         },
       ),
+    );
+
+  bench
+    .command('knowledge')
+    .description('ingest pages/s and full-text search latency over a generated corpus, on a scratch database')
+    .option('--postgres [url]', 'bench on a PostgreSQL server (default: DATABASE_URL) in a scratch database it creates and drops')
+    .option('--passages <n>', 'passages in the generated corpus', positiveInt('--passages'), 10_000)
+    .option('--searches <n>', 'searches timed, one at a time', positiveInt('--searches'), 1000)
+    .option('--json', 'print one JSON object')
+    .action(
+      action(async (o: { postgres?: string | true; passages: number; searches: number; json?: boolean }) => {
+        const { config, log } = setup('tool');
+        const r = await knowledgeBench().benchKnowledge({ postgresUrl: benchPostgresUrl(o.postgres, config), passages: o.passages, searches: o.searches, log });
+        if (o.json) printJson(r);
+        else
+          process.stdout.write(
+            `knowledge on ${r.database}: ingest ${r.ingest_pages_per_s} pages/s (${r.pages} pages, ${r.documents} documents, ${r.passages} passages); ` +
+              `search p50 ${r.search_p50_ms} ms, p99 ${r.search_p99_ms} ms (${r.searches} searches, ${r.hits_per_search} hits each)\n`,
+          );
+      }),
     );
 
   bench

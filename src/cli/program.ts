@@ -4,6 +4,7 @@ import { registerBench } from './bench';
 import { registerConnectors } from './connectors';
 import { registerDb } from './db';
 import { registerJournal } from './journal';
+import { registerKnowledge } from './knowledge';
 import { registerObjectives } from './objectives';
 import { registerPolicy } from './policy';
 import { registerProposals } from './proposals';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerUsers(program);
   registerObjectives(program);
   registerConnectors(program);
+  registerKnowledge(program);
   return program;
 }
 

@@ -39,6 +39,8 @@ export function registerServe(program: Command): void {
         // Objective runs too: each process claims due runs under a lease, so several can share them.
         regent.objectives?.start();
         regent.notifier?.start();
+        // Passages past retention: purged now (whatever a previous run left due) and on a timer.
+        regent.knowledge.start();
         log.info('regent started', { url: server.url, database: regent.db.kind, location: regent.db.location, version: VERSION });
         process.stdout.write(
           `Regent ${VERSION} is listening on ${server.url} (database: ${regent.db.kind}, ${regent.db.location})\n` +

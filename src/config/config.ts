@@ -60,6 +60,9 @@ export const EnvSchema = z.object({
   REGENT_RATE_LIMIT_PER_MINUTE: intFrom(0, 1_000_000).default(600),
   REGENT_AUTH_FAILURES_PER_MINUTE: intFrom(1, 1_000_000).default(30),
   REGENT_MAX_BODY_BYTES: intFrom(1024, 64 * 1024 * 1024).default(256 * 1024),
+  // The knowledge corpus (src/knowledge).
+  REGENT_MAX_DOCUMENT_BYTES: intFrom(1, 256 * 1024 * 1024).default(10 * 1024 * 1024),
+  REGENT_KNOWLEDGE_PURGE_INTERVAL_MS: intFrom(1000, 86_400_000).default(300_000),
   REGENT_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   // Behind a load balancer: which hops may say who the client is (X-Forwarded-For).
   REGENT_TRUST_PROXY: z
@@ -121,6 +124,8 @@ export interface Config {
   oidc: OidcConfig | undefined;
   /** Regent's MCP server at /mcp. */
   mcp: McpSettings;
+  /** The knowledge corpus: the largest document accepted, and how often passages past retention are purged. */
+  knowledge: { maxDocumentBytes: number; purgeIntervalMs: number };
 }
 
 export interface McpSettings {
@@ -223,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       metricsToken: e.REGENT_METRICS_TOKEN,
       trustProxy: e.REGENT_TRUST_PROXY ?? [],
     },
+    knowledge: { maxDocumentBytes: e.REGENT_MAX_DOCUMENT_BYTES, purgeIntervalMs: e.REGENT_KNOWLEDGE_PURGE_INTERVAL_MS },
     mcp: { publicUrl: e.REGENT_PUBLIC_URL?.replace(/\/+$/, ''), holdMs: e.REGENT_MCP_HOLD_MS, retryWindowMs: e.REGENT_MCP_RETRY_WINDOW_MS },
     oidc: e.REGENT_OIDC_ISSUER
       ? {

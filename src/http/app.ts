@@ -11,6 +11,8 @@ import type { ObjectiveService } from '../objectives/service';
 import type { SignalService } from '../signals/service';
 import { objectiveApi } from './routes/objectives';
 import { signalApi } from './routes/signals';
+import { knowledgeApi } from './routes/knowledge';
+import type { KnowledgeService } from '../knowledge/service';
 import type { ConnectorRegistry } from '../connectors/types';
 import { DEFAULT_HTTP_CONFIG, type HttpConfig, type McpSettings, type OidcConfig } from '../config/config';
 import { createJournalQuery, type JournalQueryService } from '../journal/query';
@@ -59,6 +61,9 @@ export interface HttpDeps {
   objectives?: ObjectiveService;
   /** With signals, /v1/signals is served. */
   signals?: SignalService;
+  /** With knowledge, /v1/knowledge/… is served; documents up to maxDocumentBytes (base64 in the JSON body). */
+  knowledge?: KnowledgeService;
+  maxDocumentBytes?: number;
   /** The /v1 route groups; default API_ROUTES. */
   routes?: readonly (RouteGroup | ApiModule)[];
   /** The connectors in force (GET /v1/connectors). */
@@ -117,6 +122,7 @@ export const API_ROUTES: readonly (RouteGroup | ApiModule)[] = [
   adminApi,
   objectiveApi,
   signalApi,
+  knowledgeApi,
 ];
 
 /** Every route the server can serve, as declared: what /openapi.json documents. */
@@ -148,6 +154,8 @@ export function httpDepsOf(regent: Regent, over: Omit<Partial<HttpDeps>, 'http'>
     proposals: regent.proposals,
     objectives: regent.objectives,
     signals: regent.signals,
+    knowledge: regent.knowledge,
+    maxDocumentBytes: config.knowledge.maxDocumentBytes,
     connectors: regent.connectors,
     policiesDir: config.policiesDir,
     oidc: config.oidc,
@@ -205,6 +213,9 @@ export function createHttpApp(deps: HttpDeps): Express {
     withRequestContext(req.requestId, next);
   });
   app.use(cors(http.corsOrigins));
+  // A document comes base64-encoded in its JSON body: that route takes what the largest needs.
+  if (deps.knowledge && deps.maxDocumentBytes)
+    app.use('/v1/knowledge/documents', express.json({ limit: Math.max(http.maxBodyBytes, Math.ceil((deps.maxDocumentBytes * 4) / 3) + 64 * 1024), strict: true }));
   app.use(express.json({ limit: http.maxBodyBytes, strict: true }));
 
   app.get('/healthz', (_req, res) => {

@@ -198,6 +198,41 @@ const EXAMPLES: { [K in JournalKind]: EntryData<K>[] } = {
     { action: 'memory.entities.create', tool: 'create_entities', old: { schemaSha256: 'abababababababababababababababababababababababababababababababab', descriptionSha256: 'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd' }, new: null },
   ],
   'connector.accepted': [{ action: 'memory.entities.create', tool: 'create_entities', old: { schemaSha256: 'abababababababababababababababababababababababababababababababab', descriptionSha256: 'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd' }, new: { schemaSha256: 'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd', descriptionSha256: 'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd' } }],
+  'knowledge.ingested': [
+    {
+      collection: 'pricing',
+      collectionOwner: 'user:dana',
+      title: 'Pricing playbook',
+      version: 1,
+      class: 'internal',
+      source: 'wiki',
+      owner: 'user:dana',
+      mediaType: 'text/markdown',
+      bytes: 1200,
+      pages: 1,
+      contentSha256: 'ab'.repeat(32),
+      retainUntil: null,
+      passages: ['cd'.repeat(32)],
+    },
+    {
+      collection: 'board',
+      title: 'Minutes',
+      version: 2,
+      class: 'restricted',
+      source: 'board portal',
+      owner: 'user:vic',
+      mediaType: 'application/pdf',
+      bytes: 9000,
+      pages: 3,
+      contentSha256: 'ab'.repeat(32),
+      retainUntil: AT,
+      passages: [],
+    },
+  ],
+  'knowledge.searched': [{ queryHash: `sha256:${'ab'.repeat(32)}`, collection: null, limit: 10, passages: ['doc-0123456789ab:1:0'] }],
+  'knowledge.purged': [{ reason: 'retention', before: AT, versions: [{ document: 'doc-0123456789ab', version: 1 }], passages: ['doc-0123456789ab:1:0'] }],
+  'knowledge.deleted': [{ collection: 'board', title: 'Minutes', reason: null, passages: ['doc-0123456789ab:1:0'] }],
+  'knowledge.granted': [{ grant: 'kg-0123456789ab', collection: null, classes: ['restricted'] }],
   'mcp.call_left': [{ tool: 'crm_discount_update', client: { name: 'v1-agent', version: '1.4.0', protocol: '2025-11-25' }, status: 'pending_approval', heldMs: 1200 }],
 };
 
@@ -248,6 +283,9 @@ describe('the journal contract', () => {
     ['journal.exported', { size: -1, root: 'ab'.repeat(32) }, /^data\.size: /],
     ['policy.refused', { errors: [{ file: 'f', line: 'x', message: 'm' }], inForce: null }, /^data\.errors\[0\]\.line: /],
     ['auth.refused', { method: 'GET', path: '/v1/x', status: 500 }, /^data\.status: /],
+    ['knowledge.searched', { queryHash: 'sha256:x', collection: null, limit: 10, passages: [] }, /^data\.queryHash: /],
+    ['knowledge.searched', { queryHash: `sha256:${'ab'.repeat(32)}`, collection: null, limit: 10, passages: [], text: 'secret' }, /text/],
+    ['knowledge.ingested', { collection: 'c', title: 't', version: 1, class: 'secret' }, /^data\.class: /],
   ] as const)('refuses data that does not fit %s: %j', (kind, data, why) => {
     expect(dataProblem(kind, data)).toMatch(why);
   });

@@ -313,6 +313,41 @@ export const ENTRY_DATA = {
     old: z.strictObject({ schemaSha256: Hex64, descriptionSha256: Hex64 }),
     new: z.strictObject({ schemaSha256: Hex64, descriptionSha256: Hex64 }),
   }),
+  /** A document version added to the corpus (subject document:<id>): provenance, class, hashes of its passages by chunk. */
+  'knowledge.ingested': z.strictObject({
+    collection: Text,
+    /** Present when this document made the collection: who owns it from now on. */
+    collectionOwner: Text.optional(),
+    title: Text,
+    version: z.number().int().min(1),
+    class: z.enum(['public', 'internal', 'confidential', 'restricted']),
+    source: Text,
+    owner: Text,
+    mediaType: Text,
+    bytes: Count,
+    pages: Count,
+    contentSha256: Hex64,
+    retainUntil: Instant.nullable(),
+    passages: z.array(Hex64),
+  }),
+  /** A search of the corpus by a person or a twin: the query's hash and the passage ids returned, never their text. */
+  'knowledge.searched': z.strictObject({
+    queryHash: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+    collection: Text.nullable(),
+    limit: z.number().int().min(1),
+    passages: z.array(Text),
+  }),
+  /** Passages past their retainUntil blanked (hashes kept). */
+  'knowledge.purged': z.strictObject({
+    reason: z.literal('retention'),
+    before: Instant,
+    versions: z.array(z.strictObject({ document: Text, version: z.number().int().min(1) })),
+    passages: z.array(Text),
+  }),
+  /** A document deleted early by an admin (subject document:<id>): every version's passages blanked. */
+  'knowledge.deleted': z.strictObject({ collection: Text, title: Text, reason: Text.nullable(), passages: z.array(Text) }),
+  /** A person granted reading more of the corpus (subject: the person). */
+  'knowledge.granted': z.strictObject({ grant: Text, collection: Text.nullable(), classes: z.array(Text).min(1) }),
 } as const satisfies Record<string, z.ZodType<Record<string, unknown>>>;
 
 export type JournalKind = keyof typeof ENTRY_DATA;

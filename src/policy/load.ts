@@ -103,6 +103,24 @@ function crossCheck(sources: AuthoritySource[], knownIds: Set<string>): LoadErro
         message: `mode ${s.doc.mode} widens parent ${parentId}'s mode ${parent.doc.mode}; a child can only narrow its parent`,
       });
     }
+    const mine = s.doc.knowledge;
+    if (mine) {
+      const theirs = parent.doc.knowledge;
+      if (!theirs) {
+        errors.push({ ...at(s, 'knowledge'), message: `knowledge widens parent ${parentId}, which grants none; a child can only narrow its parent` });
+      } else {
+        for (const [field, values] of [['collections', mine.collections], ['classes', mine.classes]] as const) {
+          const allowed = new Set<string>(theirs[field]);
+          values.forEach((v, i) => {
+            if (!allowed.has(v))
+              errors.push({
+                ...at(s, 'knowledge', field, i),
+                message: `knowledge.${field} ${v} widens parent ${parentId}'s (${theirs[field].join(', ')}); a child can only narrow its parent`,
+              });
+          });
+        }
+      }
+    }
     if (s.doc.currency !== parent.doc.currency) {
       errors.push({
         ...at(s, 'currency'),

@@ -26,6 +26,9 @@ const MATRIX: Record<Capability, Record<Role, Expect>> = {
   'connector.manage': { executive: 'no', approver: 'no', auditor: 'no', admin: 'yes' },
   'policy.manage': { executive: 'no', approver: 'no', auditor: 'no', admin: 'yes' },
   'signal.submit': { executive: 'no', approver: 'no', auditor: 'no', admin: 'yes' },
+  'knowledge.ingest': { executive: 'own', approver: 'no', auditor: 'no', admin: 'yes' },
+  'knowledge.search': { executive: 'yes', approver: 'no', auditor: 'yes', admin: 'yes' },
+  'knowledge.delete': { executive: 'no', approver: 'no', auditor: 'no', admin: 'yes' },
 };
 
 const dana = (role: Role): Actor => ({ id: 'dana', roles: [role] });

@@ -10,7 +10,7 @@ export type Role = (typeof ROLES)[number];
 
 export type AppAction =
   'create' | 'read' | 'update' | 'delete' | 'setMode' | 'assign' | 'decide' | 'reconcile' | 'export' | 'verify' | 'audit' | 'engage' | 'submit';
-export type AppSubject = 'Twin' | 'Objective' | 'Proposal' | 'Journal' | 'User' | 'Connector' | 'Policy' | 'KillSwitch' | 'Signal';
+export type AppSubject = 'Twin' | 'Objective' | 'Proposal' | 'Journal' | 'User' | 'Connector' | 'Policy' | 'KillSwitch' | 'Signal' | 'Knowledge';
 /** Untyped at the CASL level (string subjects with conditions); callers go through `can` and the
  *  closed Capability union below, which is where the type safety lives. */
 export type AppAbility = MongoAbility;
@@ -46,6 +46,9 @@ export const CAPABILITIES = {
   'connector.manage': { action: 'create', subject: 'Connector' },
   'policy.manage': { action: 'update', subject: 'Policy' },
   'signal.submit': { action: 'submit', subject: 'Signal' },
+  'knowledge.ingest': { action: 'create', subject: 'Knowledge' },
+  'knowledge.search': { action: 'read', subject: 'Knowledge' },
+  'knowledge.delete': { action: 'delete', subject: 'Knowledge' },
 } as const satisfies Record<string, { action: AppAction; subject: AppSubject }>;
 
 export type Capability = keyof typeof CAPABILITIES;
@@ -68,12 +71,17 @@ export function abilityFor(actor: Actor): AppAbility {
         can('decide', 'Proposal', { owner });
         // Settling an action in doubt records what happened at a business system; the owner knows it.
         can('reconcile', 'Proposal', { owner });
+        // Documents into the knowledge collections they own (or a new one, which becomes theirs);
+        // searching is narrowed by class and collection in src/knowledge.
+        can('create', 'Knowledge', { owner });
+        can('read', 'Knowledge');
         break;
       case 'approver':
         can(['read', 'decide'], 'Proposal');
         break;
       case 'auditor':
         can(['read', 'export', 'verify', 'audit'], 'Journal');
+        can('read', 'Knowledge');
         break;
       case 'admin':
         // Admins run the installation but do not approve business actions: separation of duties.
@@ -86,6 +94,8 @@ export function abilityFor(actor: Actor): AppAbility {
         // Other systems' events (POST /v1/signals) come in on an integration key the admin holds;
         // what a signal may start is fixed by the standing rules in policies/signals, not by the caller.
         can('submit', 'Signal');
+        // The corpus: adds to any collection, searches (up to confidential unless granted), deletes early.
+        can(['create', 'read', 'delete'], 'Knowledge');
         break;
     }
   }

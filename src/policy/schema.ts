@@ -10,6 +10,7 @@ import { conditionProblems, CONDITION_OPERATORS } from './conditions';
 import { CURRENCY_CODES } from './currencies';
 import { isInstant, isValidTimeZone, parseClock, parseDuration, PERIODS, WEEKDAYS } from './time';
 import { MODES } from './types';
+import { CLASSES, COLLECTION_ID } from '../knowledge/types';
 
 const list = (values: readonly string[]) =>
   values.length <= 1 ? values.join('') : `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`;
@@ -126,6 +127,17 @@ const Revoked = z.union([z.boolean(), z.strictObject({ at: Instant.optional(), r
   error: 'revoked must be true, false or { at: <timestamp>, reason: <text> }',
 });
 
+const KnowledgeClassName = z.enum(CLASSES, { error: oneOf('class', CLASSES) });
+
+const Knowledge = z
+  .strictObject({
+    collections: z
+      .array(z.string().regex(COLLECTION_ID, { error: 'collections are ids such as pricing or board-minutes' }))
+      .min(1, { error: 'list at least one collection (leave knowledge out to grant none)' }),
+    classes: z.array(KnowledgeClassName).min(1, { error: 'list at least one class (leave knowledge out to grant none)' }),
+  })
+  .describe('What the delegate may read from the knowledge corpus: these classes in these collections. Absent: nothing. A child only narrows its parent.');
+
 const AuthorityObject = z.strictObject({
   kind: z.literal('Authority', { error: (iss) => (iss.input === undefined ? 'required' : `kind must be Authority, got ${JSON.stringify(iss.input)}`) }),
   id: Id,
@@ -142,6 +154,7 @@ const AuthorityObject = z.strictObject({
   revoked: Revoked.optional(),
   grants: z.array(Grant),
   forbid: z.array(Forbid).optional(),
+  knowledge: Knowledge.optional(),
 });
 
 type Ctx = z.RefinementCtx;

@@ -8,6 +8,7 @@ import type { Database } from '../../src/db/database';
 import { OBJECTIVE_STATUSES } from '../../src/objectives/types';
 import { MODES } from '../../src/policy/types';
 import { PROPOSAL_STATUSES, REVIEW_DECISIONS } from '../../src/proposals/types';
+import { CLASSES } from '../../src/knowledge/types';
 import { describeEachDatabase } from '../support/databases';
 
 const UNIONS: [table: string, constraint: string, values: readonly string[]][] = [
@@ -18,6 +19,8 @@ const UNIONS: [table: string, constraint: string, values: readonly string[]][] =
   ['connector_calls', 'connector_calls_status', CALL_STATUSES],
   ['objectives', 'objectives_status', OBJECTIVE_STATUSES],
   ['twins', 'twins_mode', MODES],
+  ['knowledge_versions', 'knowledge_versions_class', CLASSES],
+  ['knowledge_passages', 'knowledge_passages_class', CLASSES],
 ];
 
 describeEachDatabase('closed unions and their CHECK constraints', (getDb) => {

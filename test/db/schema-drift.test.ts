@@ -57,12 +57,23 @@ async function expectedFromSchema(): Promise<Map<string, Expected>> {
   const datamodel = fs.readFileSync(path.resolve(__dirname, '../../prisma/schema.prisma'), 'utf8');
   const dmmf = await getDMMF({ datamodel });
   const tables = new Map<string, Expected>();
+  // DMMF leaves out Unsupported("…") fields (a tsvector, say): read them from the schema's text.
+  const unsupported = new Map<string, { field: string; column: string; type: string; nullable: boolean }[]>();
+  for (const m of datamodel.matchAll(/^model (\w+) \{([\s\S]*?)^\}/gm)) {
+    for (const f of m[2]!.matchAll(/^\s+(\w+)\s+Unsupported\("([^"]+)"\)(\?)?([^\n]*)$/gm)) {
+      const column = /@map\("([^"]+)"\)/.exec(f[4]!)?.[1] ?? f[1]!;
+      const list = unsupported.get(m[1]!) ?? unsupported.set(m[1]!, []).get(m[1]!)!;
+      list.push({ field: f[1]!, column, type: f[2]!, nullable: f[3] === '?' });
+    }
+  }
   for (const model of dmmf.datamodel.models) {
     const table = model.dbName ?? model.name;
     const columns = new Map<string, { type: string; nullable: boolean }>();
+    const extra = unsupported.get(model.name) ?? [];
+    for (const u of extra) columns.set(u.column, { type: u.type, nullable: u.nullable });
     const colOf = (field: string) => {
-      const f = model.fields.find((x) => x.name === field)!;
-      return f.dbName ?? f.name;
+      const f = model.fields.find((x) => x.name === field);
+      return f ? (f.dbName ?? f.name) : extra.find((u) => u.field === field)!.column;
     };
     for (const f of model.fields) {
       if (f.kind === 'object') continue;

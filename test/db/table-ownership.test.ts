@@ -37,6 +37,11 @@ const OWNERS: Record<string, string> = {
   objective_steps: 'objectives',
   signals: 'signals',
   claim_holders: 'db',
+  knowledge_collections: 'knowledge',
+  knowledge_documents: 'knowledge',
+  knowledge_versions: 'knowledge',
+  knowledge_passages: 'knowledge',
+  knowledge_grants: 'knowledge',
 };
 
 /**

@@ -153,6 +153,23 @@ const FIXTURES: Record<string, Fixture> = {
   },
   getSignal: { path: (v) => `/v1/signals/${v.signal}` },
 
+  addKnowledgeDocument: {
+    path: () => '/v1/knowledge/documents',
+    body: (c) => ({ collection: `matrix-${c}`, title: unique('doc'), class: 'internal', source: 'matrix', owner: 'user:vic', text: 'hello matrix' }),
+  },
+  searchKnowledge: { path: () => '/v1/knowledge/search?q=hello' },
+  deleteKnowledgeDocument: {
+    path: (v) => `/v1/knowledge/documents/${v.doc ?? 'doc-000000000000'}`,
+    prepare: async (_c, ctx) => ({
+      doc: (
+        await ctx.api.regent.knowledge.ingest(
+          { collection: 'matrix', title: unique('to delete'), class: 'internal', source: 'matrix', owner: 'user:vic', text: 'delete me' },
+          { ref: 'user:admin', roles: ['admin'] },
+        )
+      ).id,
+    }),
+  },
+
   listConnectors: { path: () => '/v1/connectors' },
   // The sandbox is no MCP connector: nothing to accept, an empty list (accepting MCP changes: test/connectors/mcp-e2e.test.ts).
   acceptConnectorChanges: { path: () => '/v1/connectors/sandbox/accept', body: () => ({}) },
@@ -192,7 +209,7 @@ describeEachDatabase('authorization: every route × every caller', (getDb) => {
   beforeAll(async () => {
     const api = await startRegentApi(getDb(), {
       extraPolicies: {
-        'authorities/matrix-twin.yaml': vicAuthority('matrix-twin'),
+        'authorities/matrix-twin.yaml': vicAuthority('matrix-twin') + 'knowledge: { collections: [matrix], classes: [internal] }\n',
         'authorities/vic-a.yaml': vicAuthority('vic-a'),
         'authorities/vic-b.yaml': vicAuthority('vic-b'),
       },
