@@ -17,7 +17,7 @@ export function registerServe(program: Command): void {
     .action(
       action(async () => {
         const { config, log } = setup('serve');
-        const regent = await composition().openRegent(config, log, { command: 'regent serve', policies: 'watch', warm: true });
+        const regent = await composition().openRegent(config, log, { command: 'regent serve', policies: 'watch', warm: true, signalSources: true });
         let server: Awaited<ReturnType<typeof httpServerModule.listen>>;
         let firstAdmin: Awaited<ReturnType<typeof regent.people.ensureFirstAdmin>>;
         try {
@@ -39,6 +39,8 @@ export function registerServe(program: Command): void {
         // Objective runs too: each process claims due runs under a lease, so several can share them.
         regent.objectives?.start();
         regent.notifier?.start();
+        // Broker subscriptions last: a message is taken only when everything it needs runs.
+        regent.signalSources?.start();
         log.info('regent started', { url: server.url, database: regent.db.kind, location: regent.db.location, version: VERSION });
         process.stdout.write(
           `Regent ${VERSION} is listening on ${server.url} (database: ${regent.db.kind}, ${regent.db.location})\n` +

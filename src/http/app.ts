@@ -9,6 +9,7 @@ import type { TwinService } from '../twins/service';
 import type { ProposalService } from '../proposals/service';
 import type { ObjectiveService } from '../objectives/service';
 import type { SignalService } from '../signals/service';
+import type { SignalSources } from '../signals/sources/runner';
 import { objectiveApi } from './routes/objectives';
 import { signalApi } from './routes/signals';
 import type { ConnectorRegistry } from '../connectors/types';
@@ -59,6 +60,8 @@ export interface HttpDeps {
   objectives?: ObjectiveService;
   /** With signals, /v1/signals is served. */
   signals?: SignalService;
+  /** Broker subscriptions feeding signals: /readyz reports each (and "degraded" naming one that is not connected). */
+  signalSources?: Pick<SignalSources, 'status'>;
   /** The /v1 route groups; default API_ROUTES. */
   routes?: readonly (RouteGroup | ApiModule)[];
   /** The connectors in force (GET /v1/connectors). */
@@ -148,6 +151,7 @@ export function httpDepsOf(regent: Regent, over: Omit<Partial<HttpDeps>, 'http'>
     proposals: regent.proposals,
     objectives: regent.objectives,
     signals: regent.signals,
+    ...(regent.signalSources ? { signalSources: regent.signalSources } : {}),
     connectors: regent.connectors,
     policiesDir: config.policiesDir,
     oidc: config.oidc,
@@ -205,7 +209,8 @@ export function createHttpApp(deps: HttpDeps): Express {
     withRequestContext(req.requestId, next);
   });
   app.use(cors(http.corsOrigins));
-  app.use(express.json({ limit: http.maxBodyBytes, strict: true }));
+  // application/cloudevents+json: a structured CloudEvent (POST /v1/signals).
+  app.use(express.json({ limit: http.maxBodyBytes, strict: true, type: ['application/json', 'application/cloudevents+json'] }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', version: VERSION });
@@ -229,7 +234,19 @@ export function createHttpApp(deps: HttpDeps): Express {
         .json({ status: 'unavailable', database: deps.db.kind, reason: 'no valid policy bundle is in force (see regent policy check)' });
       return;
     }
-    res.json({ status: 'ok', database: deps.db.kind, migrations: 'applied', journal: { size: head.size }, policyVersion });
+    // A broker that is down does not stop the API (approvals, the console) from serving: still
+    // 200, but "degraded", naming the source, so a monitor sees that signals are not arriving.
+    const sources = deps.signalSources?.status();
+    const down = (sources ?? []).filter((s) => !s.connected);
+    res.json({
+      status: down.length ? 'degraded' : 'ok',
+      database: deps.db.kind,
+      migrations: 'applied',
+      journal: { size: head.size },
+      policyVersion,
+      ...(down.length ? { reason: down.map((s) => `signal source ${s.id} (${s.type}) is not connected: ${s.error ?? 'unknown'}`).join('; ') } : {}),
+      ...(sources ? { signalSources: sources.map((s) => ({ id: s.id, type: s.type, connected: s.connected, since: s.since, error: s.error })) } : {}),
+    });
   });
 
   // /openapi.json, /docs and /metrics, from the route registry.
