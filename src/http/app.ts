@@ -245,7 +245,7 @@ export function createHttpApp(deps: HttpDeps): Express {
       journal: { size: head.size },
       policyVersion,
       ...(down.length ? { reason: down.map((s) => `signal source ${s.id} (${s.type}) is not connected: ${s.error ?? 'unknown'}`).join('; ') } : {}),
-      ...(sources ? { signalSources: sources.map((s) => ({ id: s.id, type: s.type, connected: s.connected, since: s.since, error: s.error })) } : {}),
+      ...(sources ? { signalSources: sources.map((s) => ({ id: s.id, type: s.type, connected: s.connected, since: s.since, error: s.error, received: s.received, repeats: s.repeats, refused: s.refused })) } : {}),
     });
   });
 

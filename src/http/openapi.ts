@@ -50,7 +50,16 @@ export const SYSTEM_ENDPOINTS = {
           journal: z.object({ size: z.number() }),
           reason: z.string().optional(),
           signalSources: z
-            .array(z.object({ id: z.string(), type: z.string(), connected: z.boolean(), since: z.string(), error: z.string().nullable() }))
+            .array(z.object({
+                id: z.string(),
+                type: z.string(),
+                connected: z.boolean(),
+                since: z.string(),
+                error: z.string().nullable(),
+                received: z.number().describe('signals this process journaled from it'),
+                repeats: z.number().describe('redeliveries and repeats of a signal already in, acknowledged again'),
+                refused: z.number(),
+              }))
             .optional(),
         }),
       },

@@ -27,6 +27,7 @@ export function mqttTransport(ctx: TransportContext): Transport {
   const group = doc.group ?? `regent-${doc.id}`;
   const filter = `$share/${group}/${doc.subscribe}`;
   const clients: MqttClient[] = [];
+  let deadLetters: MqttClient | undefined;
   const up = new Set<number>();
   const report = (error?: unknown) => ctx.connected(up.size === sessions, error);
 
@@ -82,8 +83,9 @@ export function mqttTransport(ctx: TransportContext): Transport {
         msg: { body, contentType: packet.properties?.contentType, attributes: attributesOf(packet) },
         ack: done,
         refuse: async () => {
-          if (doc.deadLetter) {
-            await client.publishAsync(doc.deadLetter, body, {
+          if (doc.deadLetter && deadLetters) {
+            // On a connection of its own: this one's PUBACKs wait behind the message in hand.
+            await deadLetters.publishAsync(doc.deadLetter, body, {
               qos: 1,
               properties: { ...(packet.properties?.contentType ? { contentType: packet.properties.contentType } : {}), userProperties: { ...(packet.properties?.userProperties ?? {}), 'regent-source': doc.id, 'regent-topic': packet.topic } },
             });
@@ -97,6 +99,17 @@ export function mqttTransport(ctx: TransportContext): Transport {
 
   return {
     start() {
+      if (doc.deadLetter) {
+        deadLetters = mqtt.connect(doc.url, {
+          clientId: `regent-${doc.id}-${ctx.instance}-dead-letters`.slice(0, 128),
+          protocolVersion: 5,
+          clean: true,
+          reconnectPeriod: 1000,
+          connectTimeout: 10_000,
+          ...(doc.auth ? { username: doc.auth.username, password: ctx.source.password } : {}),
+        });
+        deadLetters.on('error', (err) => ctx.log.warn('MQTT dead-letter connection', { source: doc.id, error: err }));
+      }
       for (let i = 0; i < sessions; i++) clients.push(open(i));
     },
     async stop() {
@@ -110,6 +123,8 @@ export function mqttTransport(ctx: TransportContext): Transport {
       );
       clients.length = 0;
       up.clear();
+      await deadLetters?.endAsync(true).catch(() => undefined);
+      deadLetters = undefined;
       ctx.connected(false, new Error('stopped'));
     },
   };

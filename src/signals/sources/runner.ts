@@ -28,7 +28,11 @@ export interface SourceStatus {
   /** When it last connected or lost its connection (RFC 3339). */
   since: string;
   error: string | null;
+  /** Signals this process journaled from the source. */
   received: number;
+  /** Messages whose signal was already in (a redelivery, or a sender's repeat): acknowledged again, nothing new. */
+  repeats: number;
+  /** Messages refused (journaled as signal.refused). */
   refused: number;
 }
 
@@ -104,8 +108,9 @@ export function createSignalSources(deps: SignalSourcesDeps) {
             await d.refuse();
             return;
           }
+          let created: boolean;
           try {
-            await deps.signals.receive(decoded.body, actor, { via: doc.id, deadLetter });
+            created = (await deps.signals.receive(decoded.body, actor, { via: doc.id, deadLetter })).created;
           } catch (err) {
             // Refused by validation or the rules: already journaled as signal.refused.
             if (!(err instanceof RegentError)) throw err;
@@ -113,8 +118,12 @@ export function createSignalSources(deps: SignalSourcesDeps) {
             await d.refuse();
             return;
           }
-          st.received++;
           await d.ack();
+          if (created) st.received++;
+          else {
+            st.repeats++;
+            deps.log.info('signal already received; acknowledged again', { source: doc.id, id: decoded.body.id });
+          }
           return;
         } catch (err) {
           // Storage (or the broker, for the ack) failed: the message stays unacknowledged; try
@@ -139,7 +148,7 @@ export function createSignalSources(deps: SignalSourcesDeps) {
       running = true;
       for (const source of deps.sources) {
         const doc = source.doc;
-        const st: SourceStatus = { id: doc.id, type: doc.type, connected: false, since: new Date().toISOString(), error: 'not connected yet', received: 0, refused: 0 };
+        const st: SourceStatus = { id: doc.id, type: doc.type, connected: false, since: new Date().toISOString(), error: 'not connected yet', received: 0, repeats: 0, refused: 0 };
         status.set(doc.id, st);
         const ctx: TransportContext = {
           source,
