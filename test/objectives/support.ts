@@ -57,7 +57,7 @@ export function makePolicies(): string {
   fs.writeFileSync(path.join(dir, 'authorities', 'ops-twin.yaml'), ops);
   fs.copyFileSync(path.join(SHIPPED, 'connectors', 'sandbox.yaml'), path.join(dir, 'connectors', 'sandbox.yaml'));
   for (const sub of ['playbooks', 'signals'])
-    for (const f of fs.readdirSync(path.join(SHIPPED, sub))) fs.copyFileSync(path.join(SHIPPED, sub, f), path.join(dir, sub, f));
+    for (const f of fs.readdirSync(path.join(SHIPPED, sub)).filter((n) => /\.ya?ml$/.test(n))) fs.copyFileSync(path.join(SHIPPED, sub, f), path.join(dir, sub, f));
   return dir;
 }
 
