@@ -25,6 +25,9 @@ import { createPlaybookCatalog } from './objectives/playbooks';
 import { createObjectiveService, type ObjectiveService } from './objectives/service';
 import { createRuleCatalog } from './signals/rules';
 import { createSignalService, type SignalService } from './signals/service';
+import { loadSources } from './signals/sources/load';
+import { createSignalSources, type SignalSources } from './signals/sources/runner';
+import { formatProblem } from './yaml/problems';
 import type { RunningServer } from './http/server';
 import { createKnowledgeService, type KnowledgeService } from './knowledge/service';
 import { twinKnowledgeOf } from './knowledge/authority';
@@ -52,6 +55,8 @@ export interface Regent {
   signals: SignalService | undefined;
   /** The governed decision corpus: documents, passages, search, retention (start its purge timer with the server). */
   knowledge: KnowledgeService;
+  /** Broker subscriptions (policies/signals/sources) feeding `signals`; present when opened with `signalSources` (the server). Started by the caller. */
+  signalSources: SignalSources | undefined;
   /** Signs checkpoints; derives the secret that signs MCP session ids. */
   signer: Signer;
   /** "What a twin is offered may have changed" for MCP clients, across processes; present with connectors. */
@@ -76,6 +81,7 @@ export interface StopOptions {
 interface Running {
   server?: Pick<RunningServer, 'close'>;
   policy?: PolicyService;
+  signalSources?: SignalSources;
   objectives?: ObjectiveService;
   proposals?: ProposalService;
   notifier?: WebhookNotifier;
@@ -89,7 +95,8 @@ interface Running {
 
 /**
  * The stop order, written here only: the HTTP server (no new requests; in-flight ones finish
- * within graceMs), the policy watcher, the objective runner (interrupted runs are released and
+ * within graceMs), the policy watcher, the signal sources (no new messages; those in hand are
+ * journaled and acknowledged, or left to the broker), the objective runner (interrupted runs are released and
  * resume on the next start, or in another process), the executor, `system.stopped` when a signal
  * is given, the webhook notifier, this process's claim holders, the connectors, the journal (final
  * checkpoint) and the database, which is closed even when the journal fails to stop.
@@ -97,6 +104,7 @@ interface Running {
 async function stopInOrder(r: Running, opts: { graceMs: number; signal?: string; log: Logger }): Promise<void> {
   await r.server?.close(opts.graceMs);
   r.policy?.stop();
+  await r.signalSources?.stop(Math.min(opts.graceMs, 5000));
   await r.objectives?.stop();
   await r.proposals?.stop();
   if (opts.signal)
@@ -148,6 +156,8 @@ export async function openRegent(
      * so no one waits on a first click; a one-shot command would only pay for it.
      */
     warm?: boolean;
+    /** Load the signal sources (policies/signals/sources); a broken file stops start-up. Connected by `signalSources.start()`. */
+    signalSources?: boolean;
   },
 ): Promise<Regent> {
   const signer = loadOrCreateSigner({ keyText: config.signingKey, dataDir: config.dataDir, origin: config.journalOrigin });
@@ -188,6 +198,7 @@ export async function openRegent(
   let notifier: WebhookNotifier | undefined;
   let objectives: ObjectiveService | undefined;
   let signals: SignalService | undefined;
+  let signalSources: SignalSources | undefined;
   let liveness: Liveness | undefined;
   let mcpBus: ToolsBus | undefined;
   if (policy) {
@@ -291,6 +302,15 @@ export async function openRegent(
     });
     const pol = policy;
     signals = createSignalService({ sql: db.sql, journal, objectives, rules, log, policyVersion: () => pol.version() });
+    if (opts.signalSources) {
+      const loaded = loadSources(config.policiesDir, process.env);
+      if (!loaded.ok) {
+        await abandon({ policy, liveness, connectors: registry, mcpBus });
+        for (const e of loaded.errors) log.error('signal source refused', { problem: formatProblem(e) });
+        throw new Error(`signal sources refused: ${formatProblem(loaded.errors[0]!)}${loaded.errors.length > 1 ? ` (and ${loaded.errors.length - 1} more in the log)` : ''}`);
+      }
+      if (loaded.sources.length) signalSources = createSignalSources({ sources: loaded.sources, signals, log });
+    }
   }
   const knowledge = createKnowledgeService({
     sql: db.sql,
@@ -315,11 +335,12 @@ export async function openRegent(
     objectives,
     signals,
     knowledge,
+    signalSources,
     signer,
     mcpBus,
     close: (o: StopOptions = {}) =>
       stopInOrder(
-        { server: o.server, policy, objectives, proposals, notifier, knowledge, liveness, connectors, mcpBus, journal, db },
+        { server: o.server, policy, signalSources, objectives, proposals, notifier, knowledge, liveness, connectors, mcpBus, journal, db },
         { graceMs: o.graceMs ?? Math.max(config.shutdownTimeoutMs - 2000, 500), signal: o.signal, log },
       ),
   };

@@ -13,6 +13,8 @@ const mcpBench = (): typeof mcpBenchModule => require('../mcp/bench');
 import type * as scaleBenchModule from '../scale/bench';
 import type * as knowledgeBenchModule from '../knowledge/bench';
 const knowledgeBench = (): typeof knowledgeBenchModule => require('../knowledge/bench');
+import type * as signalsBenchModule from '../signals/bench';
+const signalsBench = (): typeof signalsBenchModule => require('../signals/bench');
 const scaleBench = (): typeof scaleBenchModule => require('../scale/bench');
 
 /** `--postgres` alone means DATABASE_URL's server, or the local one; with a URL, that server. */
@@ -113,6 +115,34 @@ export function registerBench(program: Command): void {
           process.stdout.write(
             `knowledge on ${r.database}: ingest ${r.ingest_pages_per_s} pages/s (${r.pages} pages, ${r.documents} documents, ${r.passages} passages); ` +
               `search p50 ${r.search_p50_ms} ms, p99 ${r.search_p99_ms} ms (${r.searches} searches, ${r.hits_per_search} hits each)\n`,
+          );
+      }),
+    );
+
+  bench
+    .command('signals')
+    .description('CloudEvents published over MQTT (QoS 1) to a journaled signal with its objective created, through a signal source, on a scratch database')
+    .option('--broker <url>', 'the MQTT broker', 'mqtt://127.0.0.1:1883')
+    .option('--postgres [url]', 'bench on a PostgreSQL server (default: DATABASE_URL) in a scratch database it creates and drops')
+    .option('--events <n>', 'events to publish', positiveInt('--events'), 3000)
+    .option('--window <n>', 'events in flight (published, not yet journaled)', positiveInt('--window'), 8)
+    .option('--sessions <n>', 'MQTT sessions in the shared subscription (the source\'s prefetch)', positiveInt('--sessions'), 4)
+    .option('--json', 'print one JSON object')
+    .action(
+      action(async (o: { broker: string; postgres?: string | true; events: number; window: number; sessions: number; json?: boolean }) => {
+        const { config, log } = setup('tool');
+        const r = await signalsBench().benchSignals({
+          brokerUrl: o.broker,
+          postgresUrl: benchPostgresUrl(o.postgres, config),
+          events: o.events,
+          window: o.window,
+          sessions: o.sessions,
+          log,
+        });
+        if (o.json) printJson(r);
+        else
+          process.stdout.write(
+            `signals over MQTT on ${r.database}: ${r.events_per_s} events/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms (${r.events} events, ${r.window} in flight, ${r.sessions} sessions, ${r.objectives} objectives)\n`,
           );
       }),
     );

@@ -17,7 +17,7 @@ export function registerServe(program: Command): void {
     .action(
       action(async () => {
         const { config, log } = setup('serve');
-        const regent = await composition().openRegent(config, log, { command: 'regent serve', policies: 'watch', warm: true });
+        const regent = await composition().openRegent(config, log, { command: 'regent serve', policies: 'watch', warm: true, signalSources: true });
         let server: Awaited<ReturnType<typeof httpServerModule.listen>>;
         let firstAdmin: Awaited<ReturnType<typeof regent.people.ensureFirstAdmin>>;
         try {
@@ -41,6 +41,8 @@ export function registerServe(program: Command): void {
         regent.notifier?.start();
         // Passages past retention: purged now (whatever a previous run left due) and on a timer.
         regent.knowledge.start();
+        // Broker subscriptions last: a message is taken only when everything it needs runs.
+        regent.signalSources?.start();
         log.info('regent started', { url: server.url, database: regent.db.kind, location: regent.db.location, version: VERSION });
         process.stdout.write(
           `Regent ${VERSION} is listening on ${server.url} (database: ${regent.db.kind}, ${regent.db.location})\n` +

@@ -9,6 +9,7 @@ import type { TwinService } from '../twins/service';
 import type { ProposalService } from '../proposals/service';
 import type { ObjectiveService } from '../objectives/service';
 import type { SignalService } from '../signals/service';
+import type { SignalSources } from '../signals/sources/runner';
 import { objectiveApi } from './routes/objectives';
 import { signalApi } from './routes/signals';
 import { knowledgeApi } from './routes/knowledge';
@@ -64,6 +65,8 @@ export interface HttpDeps {
   /** With knowledge, /v1/knowledge/… is served; documents up to maxDocumentBytes (base64 in the JSON body). */
   knowledge?: KnowledgeService;
   maxDocumentBytes?: number;
+  /** Broker subscriptions feeding signals: /readyz reports each (and "degraded" naming one that is not connected). */
+  signalSources?: Pick<SignalSources, 'status'>;
   /** The /v1 route groups; default API_ROUTES. */
   routes?: readonly (RouteGroup | ApiModule)[];
   /** The connectors in force (GET /v1/connectors). */
@@ -156,6 +159,7 @@ export function httpDepsOf(regent: Regent, over: Omit<Partial<HttpDeps>, 'http'>
     signals: regent.signals,
     knowledge: regent.knowledge,
     maxDocumentBytes: config.knowledge.maxDocumentBytes,
+    ...(regent.signalSources ? { signalSources: regent.signalSources } : {}),
     connectors: regent.connectors,
     policiesDir: config.policiesDir,
     oidc: config.oidc,
@@ -216,7 +220,8 @@ export function createHttpApp(deps: HttpDeps): Express {
   // A document comes base64-encoded in its JSON body: that route takes what the largest needs.
   if (deps.knowledge && deps.maxDocumentBytes)
     app.use('/v1/knowledge/documents', express.json({ limit: Math.max(http.maxBodyBytes, Math.ceil((deps.maxDocumentBytes * 4) / 3) + 64 * 1024), strict: true }));
-  app.use(express.json({ limit: http.maxBodyBytes, strict: true }));
+  // application/cloudevents+json: a structured CloudEvent (POST /v1/signals).
+  app.use(express.json({ limit: http.maxBodyBytes, strict: true, type: ['application/json', 'application/cloudevents+json'] }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', version: VERSION });
@@ -246,13 +251,19 @@ export function createHttpApp(deps: HttpDeps): Express {
       const h = c.health?.();
       return h ? [[c.id, { state: h.state, unavailableOperations: h.operations.length }] as const] : [];
     });
+    // A broker that is down does not stop the API (approvals, the console) from serving: still
+    // 200, but "degraded", naming the source, so a monitor sees that signals are not arriving.
+    const sources = deps.signalSources?.status();
+    const down = (sources ?? []).filter((s) => !s.connected);
     res.json({
-      status: 'ok',
+      status: down.length ? 'degraded' : 'ok',
       database: deps.db.kind,
       migrations: 'applied',
       journal: { size: head.size },
       policyVersion,
       ...(servers.length ? { connectors: Object.fromEntries(servers) } : {}),
+      ...(down.length ? { reason: down.map((s) => `signal source ${s.id} (${s.type}) is not connected: ${s.error ?? 'unknown'}`).join('; ') } : {}),
+      ...(sources ? { signalSources: sources.map((s) => ({ id: s.id, type: s.type, connected: s.connected, since: s.since, error: s.error, received: s.received, repeats: s.repeats, refused: s.refused })) } : {}),
     });
   });
 

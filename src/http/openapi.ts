@@ -37,11 +37,31 @@ export const SYSTEM_ENDPOINTS = {
     path: '/readyz',
     tag: 'System',
     summary: 'Readiness: database reachable, migrations applied, a valid policy bundle in force',
+    description:
+      'With signal sources (policies/signals/sources), signalSources lists each with whether it is connected; one that is not makes the status "degraded" (still 200: the API serves) with a reason naming it.',
     access: { public: true },
     responses: {
       200: {
-        description: 'Ready',
-        schema: z.looseObject({ status: z.literal('ok'), database: z.string(), migrations: z.literal('applied'), journal: z.object({ size: z.number() }) }),
+        description: 'Ready (degraded: a signal source is not connected)',
+        schema: z.looseObject({
+          status: z.enum(['ok', 'degraded']),
+          database: z.string(),
+          migrations: z.literal('applied'),
+          journal: z.object({ size: z.number() }),
+          reason: z.string().optional(),
+          signalSources: z
+            .array(z.object({
+                id: z.string(),
+                type: z.string(),
+                connected: z.boolean(),
+                since: z.string(),
+                error: z.string().nullable(),
+                received: z.number().describe('signals this process journaled from it'),
+                repeats: z.number().describe('redeliveries and repeats of a signal already in, acknowledged again'),
+                refused: z.number(),
+              }))
+            .optional(),
+        }),
       },
     },
     errors: { 503: 'Not ready, with the reason (same shape with status "unavailable" and reason)' },

@@ -187,7 +187,10 @@ const EXAMPLES: { [K in JournalKind]: EntryData<K>[] } = {
       rules: ['r1', 'r2'],
     },
   ],
-  'signal.refused': [{ id: null, type: 'x', source: null, reason: 'no standing rule' }],
+  'signal.refused': [
+    { id: null, type: 'x', source: null, reason: 'no standing rule' },
+    { id: null, type: null, source: null, reason: 'not valid JSON', via: 'plant-mqtt', bytes: 10485760, excerpt: '{"id":', deadLetter: 'regent/dead' },
+  ],
   'mcp.initialized': [
     { client: { name: 'claude-desktop', version: '1.4' }, protocol: '2025-06-18', era: 'legacy' },
     { client: { name: 'cursor', version: '2.4.0' }, protocol: '2026-07-28', era: 'modern' },

@@ -279,7 +279,20 @@ export const ENTRY_DATA = {
     skipped: z.array(z.strictObject({ rule: Text, reason: Text })),
     rules: z.array(Text),
   }),
-  'signal.refused': z.strictObject({ id: Text.nullable(), type: Text.nullable(), source: Text.nullable(), reason: Text }),
+  /**
+   * A signal that was not taken: over HTTP, or from a broker (`via` the signal source, with the
+   * message's size and a short excerpt, never more of it).
+   */
+  'signal.refused': z.strictObject({
+    id: Text.nullable(),
+    type: Text.nullable(),
+    source: Text.nullable(),
+    reason: Text,
+    via: Text.optional(),
+    bytes: Count.optional(),
+    excerpt: Text.nullable().optional(),
+    deadLetter: Text.nullable().optional(),
+  }),
   /** An MCP client began talking to /mcp with a twin's key: `initialize` (2025 era) or `server/discover` (2026-07-28). */
   'mcp.initialized': z.strictObject({
     client: z.strictObject({ name: Text, version: Text }),

@@ -17,6 +17,7 @@ import { addDuration, parseDuration } from '../policy/time';
 import type { ObjectiveService, PreparedObjective } from '../objectives/service';
 import { matches, render, renderText } from '../objectives/template';
 import type { RuleCatalog } from './rules';
+import { cloudEventToSignal, type Refusal } from './sources/decode';
 import { SignalBodySchema, type SignalResult, type SignalRule } from './types';
 
 export interface SignalDeps {
@@ -36,6 +37,12 @@ interface SignalRow {
 
 const where = (r: SignalRule) => `${r.file}:${r.line}`;
 
+/** A signal from a broker: the source it came through (journaled as `via` on a refusal) and where a refused message is copied. */
+export interface ReceiveOptions {
+  via?: string;
+  deadLetter?: string | null;
+}
+
 
 export function createSignalService(deps: SignalDeps) {
   const { sql, journal, log } = deps;
@@ -52,18 +59,25 @@ export function createSignalService(deps: SignalDeps) {
     return rows[0];
   }
 
-  async function refuse(actor: string, body: unknown, err: RegentError): Promise<never> {
+  async function refuseWith(actor: string, body: unknown, err: RegentError, via?: ReceiveOptions): Promise<never> {
     const b = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
     const text = (v: unknown) => (typeof v === 'string' ? v.slice(0, 200) : null);
-    await journal
-      .append({
-        kind: 'signal.refused',
-        actor,
-        subject: null,
-        data: { id: text(b.id), type: text(b.type), source: text(b.source), reason: err.message },
-        policyVersion: deps.policyVersion(),
-      })
-      .catch((e) => log.error('could not journal a refused signal', { error: e }));
+    const append = journal.append({
+      kind: 'signal.refused',
+      actor,
+      subject: null,
+      data: {
+        id: text(b.id),
+        type: text(b.type),
+        source: text(b.source),
+        reason: err.message,
+        ...(via?.via ? { via: via.via, deadLetter: via.deadLetter ?? null } : {}),
+      },
+      policyVersion: deps.policyVersion(),
+    });
+    // From a broker the message is acknowledged only once its refusal is journaled.
+    if (via?.via) await append;
+    else await append.catch((e) => log.error('could not journal a refused signal', { error: e }));
     log.warn('signal refused', { id: text(b.id), type: text(b.type), reason: err.message, errorId: err.id });
     throw err;
   }
@@ -73,7 +87,8 @@ export function createSignalService(deps: SignalDeps) {
      * Receives a signal from `actor` (who holds signal.submit). `created` is false for a repeat
      * of an id already received with the same content, which returns the first result.
      */
-    async receive(body: unknown, actor: string): Promise<{ created: boolean; result: SignalResult }> {
+    async receive(body: unknown, actor: string, opts: ReceiveOptions = {}): Promise<{ created: boolean; result: SignalResult }> {
+      const refuse = (a: string, b: unknown, err: RegentError) => refuseWith(a, b, err, opts);
       let input: ReturnType<typeof SignalBodySchema.parse>;
       try {
         input = parseInput(SignalBodySchema, body, 'body');
@@ -205,6 +220,31 @@ export function createSignalService(deps: SignalDeps) {
       log.info('signal received', { id: input.id, type: input.type, source: input.source, objectives: result.objectives.map((o) => o.id) });
       if (result.objectives.length) deps.objectives.kick();
       return { created: true, result };
+    },
+
+    /** A structured CloudEvent (POST /v1/signals as application/cloudevents+json): mapped, then received like any signal. */
+    async receiveCloudEvent(ce: unknown, actor: string): Promise<{ created: boolean; result: SignalResult }> {
+      const r =
+        ce && typeof ce === 'object' && !Array.isArray(ce)
+          ? cloudEventToSignal(ce as Record<string, unknown>, 'structured')
+          : ({ ok: false, reason: 'a structured CloudEvent is a JSON object' } as const);
+      if (!r.ok) return refuseWith(actor, ce, new InputError(r.reason));
+      return this.receive(r.body, actor);
+    },
+
+    /**
+     * Journals a broker message that could not be read as a signal (`signal.refused` with the
+     * reason, its size and a short excerpt); resolves once journaled, so the caller may then ack it.
+     */
+    async refuseMessage(actor: string, via: string, r: Refusal, deadLetter: string | null): Promise<void> {
+      await journal.append({
+        kind: 'signal.refused',
+        actor,
+        subject: null,
+        data: { id: r.id, type: r.type, source: r.source, reason: r.reason, via, bytes: r.bytes, excerpt: r.excerpt, deadLetter },
+        policyVersion: deps.policyVersion(),
+      });
+      log.warn('signal message refused', { source: via, id: r.id, type: r.type, bytes: r.bytes, reason: r.reason });
     },
 
     async get(id: string): Promise<SignalResult | undefined> {

@@ -57,7 +57,7 @@ export function makePolicies(): string {
   fs.writeFileSync(path.join(dir, 'authorities', 'ops-twin.yaml'), ops);
   fs.copyFileSync(path.join(SHIPPED, 'connectors', 'sandbox.yaml'), path.join(dir, 'connectors', 'sandbox.yaml'));
   for (const sub of ['playbooks', 'signals'])
-    for (const f of fs.readdirSync(path.join(SHIPPED, sub))) fs.copyFileSync(path.join(SHIPPED, sub, f), path.join(dir, sub, f));
+    for (const f of fs.readdirSync(path.join(SHIPPED, sub)).filter((n) => /\.ya?ml$/.test(n))) fs.copyFileSync(path.join(SHIPPED, sub, f), path.join(dir, sub, f));
   return dir;
 }
 
@@ -72,7 +72,7 @@ export interface Harness {
 export async function startRegent(
   db: TestDatabase,
   policies: string,
-  opts: { env?: Record<string, string>; llmPlanner?: Planner; runner?: boolean; runnerId?: string } = {},
+  opts: { env?: Record<string, string>; llmPlanner?: Planner; runner?: boolean; runnerId?: string; signalSources?: boolean } = {},
 ): Promise<Harness> {
   const config = loadConfig({
     ...db.env,
@@ -86,10 +86,12 @@ export async function startRegent(
     policies: 'load',
     ...(opts.llmPlanner ? { llmPlanner: opts.llmPlanner } : {}),
     ...(opts.runnerId ? { runnerId: opts.runnerId } : {}),
+    ...(opts.signalSources ? { signalSources: true } : {}),
   });
   const server = await listen(createHttpApp(httpDepsOf(regent, { http: { rateLimitPerMinute: 0 } })), '127.0.0.1', 0, silentLog);
   regent.proposals!.start();
   if (opts.runner !== false) regent.objectives!.start();
+  regent.signalSources?.start();
   return {
     regent,
     server,

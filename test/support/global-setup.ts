@@ -1,4 +1,5 @@
 import { postgresAvailable, SERVER_URL } from './postgres-probe';
+import { probeBrokers } from './brokers';
 import { createPgliteTemplate, TEMPLATE_ENV } from './pglite-template';
 
 /**
@@ -9,6 +10,10 @@ export default async function globalSetup(): Promise<void> {
   process.env[TEMPLATE_ENV] = createPgliteTemplate();
   const ok = await postgresAvailable();
   process.env.REGENT_TEST_POSTGRES = ok ? '1' : '0';
+  const brokers = await probeBrokers();
+  process.env.REGENT_TEST_BROKERS = brokers;
+  const missing = ['mqtt', 'nats', 'amqp'].filter((b) => !brokers.split(',').includes(b));
+  if (missing.length) process.stderr.write(`\nSignal-source broker tests SKIPPED for ${missing.join(', ')}: no broker answers (Mosquitto 1883, nats-server JetStream 4222, RabbitMQ 5672)\n`);
   process.stderr.write(
     ok
       ? `\nPostgreSQL tests: running against ${SERVER_URL.replace(/\/\/[^@]*@/, '//')} (a database per suite, dropped after)\n`

@@ -12,7 +12,7 @@ const endpoints = {
     tag: 'Signals',
     summary: 'An event from another system (a predicted failure, a churn risk); standing rules turn it into objectives',
     description:
-      'Takes an integration key (a user with the admin role holds signal.submit). Validated, deduplicated by id, journaled (signal.received / signal.refused). The rules in policies/signals map its type to playbook objectives for twins. The same id with the same content again returns the first result (200, Idempotent-Replayed); with different content it is a conflict.',
+      'Takes an integration key (a user with the admin role holds signal.submit). Validated, deduplicated by id, journaled (signal.received / signal.refused). The rules in policies/signals map its type to playbook objectives for twins. The same id with the same content again returns the first result (200, Idempotent-Replayed); with different content it is a conflict. Also takes a structured CloudEvent 1.0 (Content-Type: application/cloudevents+json): id, type, source, time and data (a JSON object) become the signal\'s id, type, source, occurredAt and payload; one without id or type is refused (400, journaled).',
     access: { capabilities: ['signal.submit'] },
     body: SignalBodySchema,
     bodyCheckedBy: 'service',
@@ -44,7 +44,9 @@ export const signalApi: ApiModule = {
     const signals = deps.signals!;
     return [
       implement(endpoints.receive, async ({ body }, req) => {
-        const { created, result } = await signals.receive(body, req.principal.ref);
+        const { created, result } = req.is('application/cloudevents+json')
+          ? await signals.receiveCloudEvent(body, req.principal.ref)
+          : await signals.receive(body, req.principal.ref);
         return created ? reply(201, result) : reply(200, result, { 'Idempotent-Replayed': 'true' });
       }),
       implement(endpoints.get, async ({ params }) => {
