@@ -167,6 +167,12 @@ export function createObjectiveStore(sql: Sql, prisma: PrismaClient) {
       return toRecord(rows[0]!);
     },
 
+    /** How many objectives signals whose ids start with `prefix` made (e.g. one run of a benchmark). */
+    async countBySignalPrefix(prefix: string): Promise<number> {
+      const rows = await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM objectives WHERE starts_with(signal_id, $1)', [prefix]);
+      return rows[0]?.n ?? 0;
+    },
+
     async get(id: string, tx: Pick<Sql, 'query'> = sql): Promise<ObjectiveRecord | undefined> {
       if (!isUuid(id)) return undefined;
       const rows = await tx.query<Row>(`SELECT ${COLUMNS} FROM objectives WHERE id = $1`, [id]);

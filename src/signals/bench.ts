@@ -11,6 +11,7 @@ import mqtt from 'mqtt';
 import { openRegent } from '../app';
 import { loadConfig } from '../config/config';
 import { openScratchDatabase } from '../db/scratch';
+import { createObjectiveStore } from '../objectives/store';
 import type { Logger } from '../log/logger';
 import { loadSourcesFrom } from './sources/load';
 import { createSignalSources } from './sources/runner';
@@ -121,7 +122,7 @@ export async function benchSignals(o: { brokerUrl: string; postgresUrl?: string;
       }),
     );
     const seconds = (performance.now() - t) / 1000;
-    const rows = await regent.db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM objectives WHERE signal_id LIKE $1`, [`bench-${run}-%`]);
+    const objectives = await createObjectiveStore(regent.db.sql, regent.db.prisma).countBySignalPrefix(`bench-${run}-`);
     latencies.sort((a, b) => a - b);
     const pct = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! * 100) / 100;
     return {
@@ -132,7 +133,7 @@ export async function benchSignals(o: { brokerUrl: string; postgresUrl?: string;
       events: o.events,
       window: o.window,
       sessions: o.sessions,
-      objectives: rows[0]!.n,
+      objectives,
     };
   } finally {
     await sources?.stop(1000).catch(() => undefined);
