@@ -46,7 +46,15 @@ describe('processes creating the journal signing key at the same moment', () => 
           let err = '';
           child.stdout.on('data', (d) => (out += d));
           child.stderr.on('data', (d) => (err += d));
-          child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(err))));
+          // 'close', not 'exit': a child's output may still be on its way when it has exited.
+          child.on('close', (code) => {
+            try {
+              if (code !== 0) throw new Error(`exited ${code}: ${err}`);
+              resolve(JSON.parse(out));
+            } catch (e) {
+              reject(e);
+            }
+          });
         }),
       ),
     );
