@@ -338,6 +338,19 @@ const RestOperation = z
 
 const kind = z.literal('Connector', { error: (iss) => (iss.input === undefined ? 'required' : 'kind must be Connector') });
 
+/** How a credential goes on HTTP requests (rest, and mcp over Streamable HTTP): a header, an optional scheme, the secret's environment variable. */
+const HttpAuth = z
+  .object({
+    header: HeaderName,
+    /** e.g. Bearer; without one the header carries the secret alone (X-Api-Key style). */
+    scheme: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+$/, { error: 'a scheme is one word, e.g. Bearer' })
+      .optional(),
+    secretEnv: EnvName,
+  })
+  .strict();
+
 export const RestConnectorSchema = z
   .object({
     kind,
@@ -348,18 +361,7 @@ export const RestConnectorSchema = z
       const problem = baseUrlProblem(s);
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     }),
-    auth: z
-      .object({
-        header: HeaderName,
-        /** e.g. Bearer; without one the header carries the secret alone (X-Api-Key style). */
-        scheme: z
-          .string()
-          .regex(/^[A-Za-z0-9._-]+$/, { error: 'a scheme is one word, e.g. Bearer' })
-          .optional(),
-        secretEnv: EnvName,
-      })
-      .strict()
-      .optional(),
+    auth: HttpAuth.optional(),
     operations: z.array(RestOperation).min(1, { error: 'declare at least one operation' }),
   })
   .strict()
@@ -469,17 +471,7 @@ const McpServer = z
         if (problem) ctx.addIssue({ code: 'custom', message: problem.replace(/^baseUrl/, 'url').replace('auth.secretEnv', 'server.auth.secretEnv') });
       })
       .optional(),
-    auth: z
-      .object({
-        header: HeaderName,
-        scheme: z
-          .string()
-          .regex(/^[A-Za-z0-9._-]+$/, { error: 'a scheme is one word, e.g. Bearer' })
-          .optional(),
-        secretEnv: EnvName,
-      })
-      .strict()
-      .optional(),
+    auth: HttpAuth.optional(),
   })
   .strict()
   .superRefine((s, ctx) => {
