@@ -217,11 +217,17 @@ export function createHttpApp(deps: HttpDeps): Express {
     withRequestContext(req.requestId, next);
   });
   app.use(cors(http.corsOrigins));
-  // A document comes base64-encoded in its JSON body: that route takes what the largest needs.
-  if (deps.knowledge && deps.maxDocumentBytes)
-    app.use('/v1/knowledge/documents', express.json({ limit: Math.max(http.maxBodyBytes, Math.ceil((deps.maxDocumentBytes * 4) / 3) + 64 * 1024), strict: true }));
+  // A document comes base64-encoded in its JSON body: that route takes what the largest needs,
+  // and reads it only once the caller is authenticated and within its rate limit (below), never
+  // for anyone who can reach the port.
+  const documentBody =
+    deps.knowledge && deps.maxDocumentBytes
+      ? express.json({ limit: Math.max(http.maxBodyBytes, Math.ceil((deps.maxDocumentBytes * 4) / 3) + 64 * 1024), strict: true })
+      : undefined;
+  const isDocumentUpload = (req: express.Request) => documentBody !== undefined && req.method === 'POST' && req.path === '/v1/knowledge/documents';
   // application/cloudevents+json: a structured CloudEvent (POST /v1/signals).
-  app.use(express.json({ limit: http.maxBodyBytes, strict: true, type: ['application/json', 'application/cloudevents+json'] }));
+  const body = express.json({ limit: http.maxBodyBytes, strict: true, type: ['application/json', 'application/cloudevents+json'] });
+  app.use((req, res, next) => (isDocumentUpload(req) ? next() : body(req, res, next)));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', version: VERSION });
@@ -323,6 +329,7 @@ export function createHttpApp(deps: HttpDeps): Express {
     }
     app.use('/v1', noStore, authenticate({ ...api, oidc, failures }));
     if (limit) app.use('/v1', limit);
+    if (documentBody) app.use((req, res, next) => (isDocumentUpload(req) ? documentBody(req, res, next) : next()));
     for (const group of routes) {
       if (typeof group === 'function') app.use(group(api));
       else if (group.available?.(api) ?? true) {

@@ -184,6 +184,23 @@ describeEachDatabase('the knowledge corpus', (getDb) => {
     expect(rs.map((r) => r.body!.version).sort()).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
+  it('reads a document upload only for an authenticated caller (no body of that size is parsed for anyone who can reach the port)', async () => {
+    const post = (body: string, key?: string) =>
+      fetch(`${api.url}/v1/knowledge/documents`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        body,
+      });
+    // Over the API's body limit (256 KiB) and under the upload's: malformed, and too big even for an upload.
+    const garbled = `{"text": "${'x'.repeat(300_000)}`;
+    const huge = JSON.stringify({ text: 'x'.repeat(400_000) });
+    expect((await post(garbled)).status).toBe(401);
+    expect((await post(huge)).status).toBe(401);
+    // Signed in, the same bodies are read, and refused for what they are.
+    expect((await post(garbled, keys.admin)).status).toBe(400);
+    expect((await post(huge, keys.admin)).status).toBe(413);
+  });
+
   it('refuses each bad input with a 400 naming the field, and stores nothing', async () => {
     const before = await count();
     const ok = { ...base, collection: 'bad', title: 'Bad', class: 'internal', text: 'fine' };
